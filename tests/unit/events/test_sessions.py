@@ -121,6 +121,9 @@ def test_a_session_people_registered_for_cannot_go_or_shrink_below_its_seats() -
     shrunk = check_session_edit(before, smaller, {"morning": 2}, {"morning": 2})
     assert shrunk is not None
     assert "capacity cannot go below" in shrunk
+    # Filled beyond its seats at the door, a session keeps its capacity in other edits.
+    renamed = [slot("morning", 9, capacity=3, name="Früh"), before[1]]
+    assert check_session_edit(before, renamed, {"morning": 5}, {"morning": 5}) is None
     split = check_session_edit([], before, {None: 4}, {None: 5})
     assert split is not None
     assert "cannot be split" in split

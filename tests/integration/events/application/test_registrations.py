@@ -137,6 +137,26 @@ async def test_a_walk_in_is_checked_in_at_once_and_a_registrant_is_simply_checke
     assert checked_again.checked_in_at == at_the_door.registration.checked_in_at
 
 
+async def test_an_event_walk_ins_filled_beyond_its_seats_can_still_be_edited(
+    storage: EventsStorage,
+) -> None:
+    """Walk-ins seat 3 at an event of 1 seat: moving it to another room keeps the capacity of
+    1; only lowering it is refused."""
+    tenant = unique("tenant")
+    event = (await lifecycle.create_event(storage, tenant, "user-1", _fields(1))).event
+    for name in ("zoë", "josé", "jürgen"):
+        await registrations.walk_in(storage, tenant, event.id, _person(name))
+    assert (await lifecycle.find_event(storage, tenant, event.id)).registered == 3
+
+    await lifecycle.edit_event(
+        storage, tenant, event.id, 1, {"location": "Ødegård Hall, Room 2", "capacity": 1}
+    )
+    moved = await lifecycle.find_event(storage, tenant, event.id)
+    assert (moved.event.location, moved.event.capacity) == ("Ødegård Hall, Room 2", 1)
+    with pytest.raises(EventChangeRefused, match="3 people are registered"):
+        await lifecycle.edit_event(storage, tenant, event.id, 2, {"capacity": 0})
+
+
 async def test_only_an_event_nobody_registered_for_can_be_deleted(storage: EventsStorage) -> None:
     tenant = unique("tenant")
     empty = (await lifecycle.create_event(storage, tenant, "user-1", _fields(10))).event

@@ -146,7 +146,10 @@ async def edit_event(
             event_id, RegistrationStatus.REGISTERED, session=session
         )
         check_capacity(
-            changes.get("capacity", current.capacity), sum(seated.values()), status=current.status
+            changes.get("capacity", current.capacity),
+            sum(seated.values()),
+            current=current.capacity,
+            status=current.status,
         )
         if sessions_changed:
             refusal = check_session_edit(

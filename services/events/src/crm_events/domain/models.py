@@ -392,12 +392,14 @@ class EventCancelled(RegistrationRefused):
         super().__init__(event, RegistrationRefusal.CANCELLED)
 
 
-def check_capacity(capacity: int, registered: int, *, status: EventStatus) -> None:
-    """Refuses (`EventChangeRefused`) a capacity below the people already registered (they
-    were promised a seat), and any change of a cancelled or completed event."""
+def check_capacity(capacity: int, registered: int, *, current: int, status: EventStatus) -> None:
+    """Refuses (`EventChangeRefused`) a capacity lowered below the people already registered
+    (they were promised a seat), and any change of a cancelled or completed event. An event the
+    door seated beyond its capacity (walk-ins, people let in) keeps its capacity, or a larger
+    one, in any other edit."""
     if status in (EventStatus.CANCELLED, EventStatus.COMPLETED):
         raise EventChangeRefused(f"the event is {status.value}; it cannot change")
-    if capacity < registered:
+    if capacity < registered and capacity < current:
         raise EventChangeRefused(
             f"{registered} people are registered; the capacity cannot go below that"
         )

@@ -133,7 +133,8 @@ def check_session_edit(
     standing: Mapping[str | None, int],
 ) -> str | None:
     """Why an edit of the sessions would break a promise made to registrants, or None: a
-    session people hold a place in (seat or waitlist) cannot go, nor shrink below its seats;
+    session people hold a place in (seat or waitlist) cannot go, nor shrink below its seats (one
+    the door filled beyond its capacity may keep it);
     an event that took registrations without sessions cannot be split into sessions (nobody
     chose one)."""
     if after and not before and standing.get(None):
@@ -150,7 +151,8 @@ def check_session_edit(
                     f"{session.name!r}; it cannot be removed (cancel their registrations first)"
                 )
             continue
-        if kept[session.id].capacity < seated.get(session.id, 0):
+        capacity = kept[session.id].capacity
+        if capacity < seated.get(session.id, 0) and capacity < session.capacity:
             return (
                 f"{seated[session.id]} people hold a seat in the session {session.name!r}; "
                 "its capacity cannot go below that"
