@@ -74,3 +74,6 @@ def test_each_check_in_says_what_it_did(
 
 def test_a_typed_code_is_compared_as_drawn() -> None:
     assert normalise_door_code(" abcd 2345\n") == "ABCD2345"
+    # Typed as read out, with a dash between the halves, as the live search takes it.
+    assert normalise_door_code("hn3n-dcrj") == "HN3NDCRJ"
+    assert normalise_door_code("HN3N – DCRJ") == "HN3NDCRJ"

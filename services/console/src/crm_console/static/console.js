@@ -306,10 +306,38 @@
       partFailed(event.detail.elt, failureAlert(event.detail.xhr));
     }
   });
+  // A form or button whose request never reached the console (no network) says so where it
+  // was used, instead of doing nothing; the next try of it clears the note. A panel that asks
+  // again by itself (polling) just tries at its next turn.
+  function unsentNote(element) {
+    var anchor = element.closest("form") || element;
+    var note = anchor.previousElementSibling;
+    if (!note || !note.hasAttribute("data-not-sent")) {
+      note = document.createElement("div");
+      note.className = "problem";
+      note.setAttribute("role", "alert");
+      note.setAttribute("data-not-sent", "");
+      note.setAttribute("data-testid", "not-sent");
+      anchor.before(note);
+    }
+    note.textContent =
+      "Not sent: the console could not be reached (is the network down?). Nothing was " +
+      "saved; try again once it is back.";
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var anchor = event.detail.elt.closest("form") || event.detail.elt;
+    var note = anchor.previousElementSibling;
+    if (note && note.hasAttribute("data-not-sent")) {
+      note.remove();
+    }
+  });
   ["htmx:sendError", "htmx:timeout"].forEach(function (name) {
     document.addEventListener(name, function (event) {
-      if (isLoadedPart(event.detail.elt)) {
-        partFailed(event.detail.elt, failureAlert(null));
+      var element = event.detail.elt;
+      if (isLoadedPart(element)) {
+        partFailed(element, failureAlert(null));
+      } else if (!/every /.test(element.getAttribute("hx-trigger") || "")) {
+        unsentNote(element);
       }
     });
   });
@@ -409,7 +437,9 @@
     }
     section.dataset.uploading = "1";
     var taken = false;
-    var result = section.querySelector("[data-door-upload-result]");
+    var result = document.querySelector(
+      '[data-door-upload-result="' + section.dataset.doorQueue + '"]'
+    );
     fetch(section.dataset.uploadUrl, {
       method: "POST",
       credentials: "same-origin",

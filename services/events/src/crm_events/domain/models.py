@@ -582,9 +582,14 @@ class DoorCheckInOutcome(StrEnum):
     REGISTRATION_CANCELLED = "registration_cancelled"
 
 
+# What people type between the halves of a code read out ("HN3N-DCRJ"): no code holds one.
+_CODE_SEPARATORS = str.maketrans("", "", "-\u2010\u2011\u2012\u2013\u2014\u2212_.")
+
+
 def normalise_door_code(code: str) -> str:
-    """A code as typed or scanned at the door, compared as drawn (capitals, no spaces)."""
-    return "".join(code.split()).upper()
+    """A code as typed or scanned at the door, compared as drawn: capitals, without spaces or
+    the dashes people type between its halves (as the live search matches it)."""
+    return "".join(code.split()).translate(_CODE_SEPARATORS).upper()
 
 
 def door_time_refusal(event: RecruitingEvent, at: datetime, now: datetime) -> str | None:
