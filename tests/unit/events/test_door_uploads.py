@@ -76,4 +76,4 @@ def test_a_typed_code_is_compared_as_drawn() -> None:
     assert normalise_door_code(" abcd 2345\n") == "ABCD2345"
     # Typed as read out, with a dash between the halves, as the live search takes it.
     assert normalise_door_code("hn3n-dcrj") == "HN3NDCRJ"
-    assert normalise_door_code("HN3N – DCRJ") == "HN3NDCRJ"
+    assert normalise_door_code("HN3N \u2013 DCRJ") == "HN3NDCRJ"
