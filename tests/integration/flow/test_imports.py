@@ -343,6 +343,65 @@ async def test_an_imports_tags_reach_every_row_s_candidate_new_or_on_file(
     )
 
 
+async def test_a_shared_phone_alone_does_not_fold_another_person_into_a_record(
+    stack: Stack,
+) -> None:
+    """A family's or an office's number: a row found only by it, with another name and e-mail,
+    is a person of its own (the number left out with a warning), while the same person with a
+    new address still merges."""
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("shared")
+    # Numbers of this test alone: the stack is shared with other tests.
+    digits = "2" + str(int(tag.rsplit("_", 1)[1], 16))[-6:].rjust(6, "1")
+    known = await stack.gateway.post(
+        "/api/v1/candidates",
+        json={
+            "first_name": "José",
+            "last_name": "Müller",
+            "emails": [f"{tag}-jose@example.de"],
+            "phones": [f"+49 30 {digits}"],
+        },
+        headers=auth,
+    )
+    assert known.status_code == 201, known.text
+    job = await start_import(stack, ACME_TOKEN, default_region="DE")
+    header = ",".join(MAPPING)
+    text = (
+        f"{header}\n"
+        f"Jürgen,Groß,{tag}-juergen@example.de,,030 {digits},,\n"
+        f"Jose,Mueller,{tag}-jose@work.example,,030 {digits},,\n"
+        f"Ana,Núñez,{tag}-ana@example.es,,+34 61{digits},,\n"
+        f"Zoë,Ødegård,{tag}-zoe@example.no,,+34 61{digits},,\n"
+    )
+    assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
+    result = await finished(stack, ACME_TOKEN, job["id"])
+    assert result["status"] == "completed", result
+    assert (result["counts"]["created"], result["counts"]["merged"]) == (3, 1)
+
+    merged = await stack.gateway.get(f"/api/v1/imports/{job['id']}/merged-rows", headers=auth)
+    assert [(m["row"], m["candidate_id"]) for m in merged.json()["items"]] == [
+        (2, known.json()["id"])
+    ]
+    jose = await stack.gateway.get(f"/api/v1/candidates/{known.json()['id']}", headers=auth)
+    assert jose.json()["emails"] == [f"{tag}-jose@example.de", f"{tag}-jose@work.example"]
+
+    async def person(email: str) -> dict[str, Any]:
+        found = await stack.gateway.get("/api/v1/candidates", params={"email": email}, headers=auth)
+        [candidate] = found.json()["items"]
+        return dict(candidate)
+
+    juergen = await person(f"{tag}-juergen@example.de")
+    assert (juergen["first_name"], juergen["phones"]) == ("Jürgen", [])
+    zoe = await person(f"{tag}-zoe@example.no")
+    assert zoe["phones"] == []
+    assert (await person(f"{tag}-ana@example.es"))["phones"] == [f"+3461{digits}"]
+    report = await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)
+    warnings = [(e["row"], e["field"], e["severity"]) for e in report.json()["items"]]
+    assert warnings == [(1, "phones", "warning"), (4, "phones", "warning")]
+    assert "another candidate" in report.json()["items"][0]["message"]
+    assert report.json()["items"][0]["candidate_id"] == juergen["id"]
+
+
 async def test_imports_are_confined_to_their_tenant(stack: Stack) -> None:
     tag = unique("isolated")
     await stack.gateway.post(

@@ -25,6 +25,7 @@ from crm_candidates.domain.identity import (
     query_spellings,
     query_tokens,
     search_tokens,
+    someone_else_on_a_shared_phone,
     soundex,
     term_seed,
 )
@@ -334,3 +335,24 @@ def test_folding_plain_ascii_takes_a_shortcut_to_the_same_words() -> None:
         marks_dropped = "".join(c for c in decomposed if not unicodedata.combining(c))
         assert fold(text) == " ".join(marks_dropped.casefold().split()), text
     assert fold("  Ada\tLOVELACE-Byron ") == "ada lovelace-byron"
+
+
+def test_a_record_found_by_a_shared_phone_alone_is_someone_else_s_only_when_all_differs() -> None:
+    jose = ("José", "Müller")
+    others = ["jose@example.de"]
+    # Another name and another address: a family's or an office's number.
+    assert someone_else_on_a_shared_phone(
+        {"phone"}, ["juergen@example.de"], others, ("Jürgen", "Groß"), jose
+    )
+    # The same person with a new address (the name alike, accents and spelling aside).
+    assert not someone_else_on_a_shared_phone(
+        {"phone"}, ["jose@work.example"], others, ("Jose", "Mueller"), jose
+    )
+    # Nothing to tell them apart by, or found by more than the number: the same person.
+    assert not someone_else_on_a_shared_phone({"phone"}, [], others, ("Jürgen", "Groß"), jose)
+    assert not someone_else_on_a_shared_phone(
+        {"phone"}, ["juergen@example.de"], [], ("Jürgen", "Groß"), jose
+    )
+    assert not someone_else_on_a_shared_phone(
+        {"phone", "url"}, ["juergen@example.de"], others, ("Jürgen", "Groß"), jose
+    )

@@ -47,6 +47,11 @@ from crm_candidates.domain.csv_import import (
     row_fields,
 )
 from crm_candidates.domain.custom_fields import CustomFieldType
+from crm_candidates.domain.identity import (
+    identity_keys,
+    key_kind,
+    someone_else_on_a_shared_phone,
+)
 from crm_candidates.domain.import_values import (
     DateColumnEvidence,
     column_date_reading,
@@ -639,7 +644,23 @@ class ImportProcessor:
                     )
                     for problem in result.problems
                 )
-        merged = await self._store(job, rows, counts, session)
+        merged, kept_apart = await self._store(job, rows, counts, session)
+        errors.extend(
+            {
+                "_id": new_id(),
+                "import_id": job.id,
+                "row": number,
+                "field": "phones",
+                "column": column_of(job.mapping, "phones"),
+                "message": (
+                    f"{phone} left out: another candidate, with another name and e-mail, has "
+                    "this number (a shared phone?), so the row was imported as a person of its "
+                    "own, not merged into theirs; merge them by hand if they are one person"
+                ),
+                "severity": "warning",
+            }
+            for number, phone in kept_apart
+        )
         # A warning of an imported row may quote its values (an invalid second address, a
         # phone): it is the person's data, so it names the record and is erased with it.
         person_of_row = {row.number: row.candidate.id for row in rows} | dict(merged)
@@ -654,9 +675,12 @@ class ImportProcessor:
 
     async def _store(
         self, job: CandidateImport, rows: list[_Row], counts: ImportCounts, session: Session
-    ) -> list[tuple[int, str]]:
+    ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
         """Resolves the rows against known people and earlier rows, then writes in batches;
-        returns (row number, candidate id) of each row that merged into a record."""
+        returns (row number, candidate id) of each row that merged into a record, and (row
+        number, phone) of each number left out of a row that another person holds (a row found
+        by a shared phone alone is that person's, not the holder's:
+        `someone_else_on_a_shared_phone`)."""
         tenant = job.tenant_id
         candidates = CandidateRepository(self.database, tenant)
         segments = SegmentRepository(self.database, tenant)
@@ -668,9 +692,35 @@ class ImportProcessor:
         new: dict[str, Candidate] = {}
         extended: dict[str, Candidate] = {}
         merged: list[tuple[int, str]] = []
+        kept_apart: list[tuple[int, str]] = []
         for row in rows:
             keys = keys_of[row.number]
             target = next((holder_of[key] for key in keys if key in holder_of), None)
+            held = (
+                (new.get(target) or extended.get(target) or existing.get(target))
+                if target
+                else None
+            )
+            if held is not None and someone_else_on_a_shared_phone(
+                {key_kind(key) for key in keys if holder_of.get(key) == target},
+                row.candidate.emails,
+                held.emails,
+                (row.candidate.first_name, row.candidate.last_name),
+                (held.first_name, held.last_name),
+            ):
+                # Identity keys are unique: the number stays its holder's alone.
+                taken = [
+                    phone
+                    for phone in row.candidate.phones
+                    if set(identity_keys([], [phone])) & holder_of.keys()
+                ]
+                kept_apart.extend((row.number, phone) for phone in taken)
+                apart = row.candidate.model_copy(
+                    update={"phones": [p for p in row.candidate.phones if p not in taken]}
+                )
+                row = _Row(row.number, apart)
+                keys = candidate_identity_keys(apart)
+                target = next((holder_of[key] for key in keys if key in holder_of), None)
             if target is None:
                 new[row.candidate.id] = row.candidate
                 holder_of.update(dict.fromkeys(keys, row.candidate.id))
@@ -739,7 +789,7 @@ class ImportProcessor:
                 tenant=tenant_segments,
                 members=members,
             )
-        return merged
+        return merged, kept_apart
 
 
 class ImportJobs:

@@ -264,6 +264,23 @@ def _describe(similarity: float, what: str) -> str:
     return f"same {what}" if similarity >= 100 else f"similar {what}"
 
 
+def someone_else_on_a_shared_phone(
+    matched_kinds: set[str],
+    emails: list[str],
+    held_emails: list[str],
+    name: tuple[str, str],
+    held_name: tuple[str, str],
+) -> bool:
+    """Whether a record found by phone number alone is another person's: both have e-mail
+    addresses, none in common (no e-mail key matched), and their names are not alike. A
+    family's or an office's shared number, not one person with a new address: such a row is
+    not merged into the record (`key_kind` of the matched keys in `matched_kinds`)."""
+    if matched_kinds != {PHONE_KEY} or not emails or not held_emails:
+        return False
+    similarity = fuzz.token_sort_ratio(fold(" ".join(name)), fold(" ".join(held_name)))
+    return float(similarity) < NAME_SIMILARITY_THRESHOLD
+
+
 def likeness(one: PersonSketch, other: PersonSketch) -> Likeness | None:
     """How likely two records are one person, from name plus company or location.
 
