@@ -20,6 +20,7 @@ from crm_console.domain.events import (
     form_values,
     may_cancel,
     readmission_note,
+    registration_closed_note,
     registration_path,
     row_errors,
     upload_summary,
@@ -1676,3 +1677,19 @@ def test_a_registration_may_be_cancelled_only_until_the_event_is_over() -> None:
     assert not may_cancel(LINKED, after)
     assert not may_cancel(LINKED | {"event": LINKED_EVENT | {"status": "completed"}}, before)
     assert not may_cancel(LINKED | {"status": "cancelled"}, before)
+
+
+def test_a_closed_registration_says_when_it_opens_or_closed_in_the_events_zone() -> None:
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    event = {"time_zone": "Europe/Berlin", "registration_opens_at": "2027-01-10T08:00:00Z"}
+    assert registration_closed_note(event, now) == (
+        "Registration opens on 2027-01-10 at 09:00 (Europe/Berlin)."
+    )
+    closed = {"time_zone": "Europe/Berlin", "registration_closes_at": "2026-12-01T17:00:00Z"}
+    assert registration_closed_note(closed, now) == (
+        "Registration closed on 2026-12-01 at 18:00 (Europe/Berlin)."
+    )
+    # Not open for another reason (a draft, an event past): no date to give.
+    assert registration_closed_note({"time_zone": "UTC"}, now) == (
+        "Registration is not open at the moment."
+    )

@@ -54,6 +54,7 @@ from crm_console.domain.events import (
     may_cancel,
     registrant_page_path,
     registration_answers,
+    registration_closed_note,
     registration_path,
     row_errors,
     upload_summary,
@@ -512,6 +513,7 @@ def _public_page(
         {
             "event": event,
             "kinds": KINDS,
+            "closed_note": registration_closed_note(event, datetime.now(UTC)),
             "values": values or {},
             "errors": errors,
             "problem": problem,

@@ -341,6 +341,21 @@ def early_door(event: Mapping[str, Any], now: datetime) -> str | None:
     return day.isoformat() if now.astimezone(zone).date() < day else None
 
 
+def registration_closed_note(event: Mapping[str, Any], now: datetime) -> str:
+    """What the public page says while it takes no registration: when it opens, if that is
+    ahead, or since when it is closed, in the event's own time zone."""
+    zone = _zone_of(event)
+    opens = _instant(event.get("registration_opens_at"))
+    closes = _instant(event.get("registration_closes_at"))
+    if opens is not None and opens.tzinfo is not None and opens > now:
+        at = opens.astimezone(zone)
+        return f"Registration opens on {at:%Y-%m-%d} at {at:%H:%M} ({zone.key})."
+    if closes is not None and closes.tzinfo is not None and closes <= now:
+        at = closes.astimezone(zone)
+        return f"Registration closed on {at:%Y-%m-%d} at {at:%H:%M} ({zone.key})."
+    return "Registration is not open at the moment."
+
+
 def code_of(registration: Mapping[str, Any]) -> str:
     """The code a registrant shows at the door (the events service draws it at random); empty
     where the API leaves it out (a repeat registration, which anybody knowing the address
