@@ -163,6 +163,9 @@ async def test_an_application_names_its_job_and_says_job_id_when_nobody_named_it
         application("app-2", ats_job_id="post-2"),
         application("app-3", ats_job_id="post-3"),
         application("app-4", prospect=True),
+        application(
+            "app-5", job_name="SRE", status="rejected", rejection_reason="Hired someone else"
+        ),
     ]
     pushed = {**LINK, "connection_id": "k2", "provider": "lever", "ats_job_id": "post-2"}
     answer_profile(
@@ -199,7 +202,10 @@ async def test_an_application_names_its_job_and_says_job_id_when_nobody_named_it
         "Data Engineer (lever · job post-2)",
         "Job post-3 (lever)",
         "No job: a prospect (lever)",
+        "SRE (lever)",
     ]
+    # A rejection says why: what a recruiter reads before calling a silver medallist.
+    assert "rejected <span class=\"muted\">(Hired someone else)</span>" in table
     # Neither the application's own id nor a bare job id stands for the job.
     assert "app-3" not in table
     [links] = re.findall(r'data-testid="ats-links">.*?</table>', page.text, re.S)
