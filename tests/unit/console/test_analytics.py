@@ -142,6 +142,10 @@ def test_the_question_defaults_to_the_last_90_days_and_reads_each_choice() -> No
     assert (garbled.start, garbled.end) == (date(2026, 9, 5), TODAY)
     reversed_ = AnalyticsQuery.from_query({"from": "2026-03-01", "to": "2026-02-01"}, TODAY)
     assert reversed_.errors == {"to": "The end is before the start."}
+    # The form shows the period as typed, to be corrected; the report the default one.
+    assert reversed_.typed == {"from": "2026-03-01", "to": "2026-02-01"}
+    assert (reversed_.start, reversed_.end) == (date(2026, 9, 5), TODAY)
+    assert asked.typed == {}
 
 
 def test_today_is_the_tenants_day() -> None:
@@ -217,6 +221,19 @@ async def test_a_funnel_the_api_does_not_answer_in_time_is_said_so_and_the_rest_
     assert page.status_code == 200
     assert "the API did not answer in time (ReadTimeout)" in page.text
     assert 'data-testid="credits-table"' in page.text
+
+
+async def test_a_reversed_period_is_shown_as_typed_beside_its_error(console: Console) -> None:
+    client, api = console
+    standard_answers(api)
+    page = await client.get(
+        "/console/analytics?from=2026-12-31&to=2026-12-01", headers=gateway_headers()
+    )
+    assert page.status_code == 200
+    assert 'id="analytics-from" name="from" type="date" value="2026-12-31"' in page.text
+    assert 'id="analytics-to" name="to" type="date" value="2026-12-01"' in page.text
+    assert "The end is before the start." in page.text
+    assert "The period could not be read; showing" in page.text
 
 
 async def test_the_page_asks_for_the_funnel_and_attribution_of_the_last_90_days_in_the_zone(

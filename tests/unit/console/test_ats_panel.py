@@ -205,7 +205,7 @@ async def test_an_application_names_its_job_and_says_job_id_when_nobody_named_it
         "SRE (lever)",
     ]
     # A rejection says why: what a recruiter reads before calling a silver medallist.
-    assert "rejected <span class=\"muted\">(Hired someone else)</span>" in table
+    assert 'rejected <span class="muted">(Hired someone else)</span>' in table
     # Neither the application's own id nor a bare job id stands for the job.
     assert "app-3" not in table
     [links] = re.findall(r'data-testid="ats-links">.*?</table>', page.text, re.S)

@@ -91,6 +91,7 @@ def test_an_unreadable_custom_range_says_why_by_the_field_and_shows_the_default(
         {"range": "custom", "from": "2026-03-01", "to": "2026-02-01"}, TODAY
     )
     assert backwards.errors == {"to": "The end is before the start."}
+    assert backwards.typed == {"from": "2026-03-01", "to": "2026-02-01"}  # shown to be fixed
     assert (backwards.start, backwards.end) == (date(2026, 11, 4), TODAY)
     garbled = DateRange.from_query({"range": "custom", "from": "yesterday"}, TODAY)
     assert set(garbled.errors) == {"from", "to"}

@@ -86,6 +86,8 @@ class AnalyticsQuery:
     model: str = "last"
     lookback: str = str(DEFAULT_LOOKBACK)
     errors: dict[str, str] = field(default_factory=dict)
+    # A period that could not be read, as typed: the form shows it again to be corrected.
+    typed: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_query(cls, query: Mapping[str, str], today: date) -> AnalyticsQuery:
@@ -105,6 +107,11 @@ class AnalyticsQuery:
             if end < start:
                 errors["to"] = "The end is before the start."
                 start, end = default_start, today
+        typed = (
+            {"from": given_start or "", "to": given_end or ""}
+            if {"from", "to"} & errors.keys()
+            else {}
+        )
         lookback = query.get("lookback_days", str(DEFAULT_LOOKBACK)).strip()
         if not lookback.isdigit():
             errors["lookback_days"] = "Enter a whole number of days."
@@ -116,6 +123,7 @@ class AnalyticsQuery:
             model=_choice(query, "model", MODELS, "last"),
             lookback=lookback,
             errors=errors,
+            typed=typed,
         )
 
     @property

@@ -46,6 +46,8 @@ class DateRange:
     end: date
     # Field name -> what is wrong with it; the range then falls back to the default preset.
     errors: dict[str, str] = field(default_factory=dict)
+    # The custom range as typed when it could not be read: the form shows it to be corrected.
+    typed: dict[str, str] = field(default_factory=dict)
 
     @property
     def interval(self) -> str:
@@ -74,7 +76,8 @@ class DateRange:
             if start and end and not errors:
                 return cls("custom", start, end)
             fallback = cls.from_query({}, today)
-            return cls("custom", fallback.start, fallback.end, errors)
+            typed = {"from": query.get("from", ""), "to": query.get("to", "")}
+            return cls("custom", fallback.start, fallback.end, errors, typed)
         if preset == "year":
             return cls("year", date(today.year, 1, 1), today)
         days = {"7d": 7, "30d": 30, "90d": 90}.get(preset)
