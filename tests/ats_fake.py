@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsCredentialsRefused, AtsUnavailableError
 from crm_ats_sync.domain.changes import (
     ApplicationSnapshot,
     ApplicationStatus,
@@ -50,6 +50,8 @@ class FakeAts:
     failing_pages: int = 0
     # Pages served before the failures start.
     fail_after_pages: int = 0
+    # Whether every page is refused for the connection's credentials (401).
+    credentials_refused: bool = False
     pages_served: int = 0
     # Whether reading one application fails (an API that does not answer a read-back).
     reads_unavailable: bool = False
@@ -138,6 +140,8 @@ class FakeAts:
         self, items: list[Item], updated_after: datetime | None, cursor: str | None
     ) -> Page[Item]:
         self.pages_served += 1
+        if self.credentials_refused:
+            raise AtsCredentialsRefused("GET /applications was refused (401): check the API key")
         if self.failing_pages and self.pages_served > self.fail_after_pages:
             self.failing_pages -= 1
             raise AtsUnavailableError("GET /applications answered 503 (5 attempts)")

@@ -285,6 +285,23 @@ async def test_a_backfill_the_ats_stops_answering_fails_with_the_reason_and_resu
     assert len(created) == 12
 
 
+async def test_a_backfill_whose_credentials_are_refused_fails_at_once(storage: AtsStorage) -> None:
+    """A wrong key stays wrong until someone changes it: the run fails at its first page with
+    the reason, instead of asking again for minutes."""
+    connection = await connected(storage)
+    ats = FakeAts(page_size=5, credentials_refused=True)
+    history(ats, 3, utc_now() - timedelta(days=10))
+    await backfill(storage, ats, connection)
+    await run_all(runner(storage, ats))
+
+    failed, _ = await status_of(storage, connection)
+    assert failed.state is SyncState.FAILED
+    assert ats.pages_served == 1
+    assert [e.reason for e in failed.errors] == [
+        "applications page not read: GET /applications was refused (401): check the API key"
+    ]
+
+
 async def test_a_reconcile_repairs_missed_and_out_of_order_webhooks(storage: AtsStorage) -> None:
     connection = await connected(storage)
     ats = FakeAts(page_size=7)

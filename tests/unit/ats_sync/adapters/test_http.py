@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from crm_ats_sync.adapters.http import AtsHttp, retry_after_seconds
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsCredentialsRefused, AtsUnavailableError
 
 pytestmark = pytest.mark.unit
 
@@ -56,7 +56,8 @@ async def test_transient_failures_back_off_exponentially_then_give_up_with_the_r
 
 async def test_a_refused_key_is_not_retried() -> None:
     http, waits = _client([httpx.Response(401)])
-    with pytest.raises(AtsUnavailableError, match="API key"):
+    # A refusal of its own kind: a backfill it stops fails at once rather than asking again.
+    with pytest.raises(AtsCredentialsRefused, match="API key"):
         await http.request("GET", "/v1/jobs")
     assert waits == []
 

@@ -33,7 +33,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
+from crm_ats_sync.application.ports import (
+    AtsCredentialsRefused,
+    AtsRequestRefused,
+    AtsUnavailableError,
+)
 from crm_ats_sync.domain import greenhouse
 from crm_ats_sync.domain.changes import (
     ApplicationSnapshot,
@@ -141,7 +145,13 @@ class HarvestToken(httpx.Auth):
 
     def _store(self, response: httpx.Response) -> None:
         if response.status_code != 200:
-            raise AtsUnavailableError(
+            # OAuth's token endpoint says no to bad client credentials with 400 or 401.
+            refusal = (
+                AtsCredentialsRefused
+                if response.status_code in (400, 401, 403)
+                else (AtsUnavailableError)
+            )
+            raise refusal(
                 f"Greenhouse refused the client credentials ({response.status_code}): "
                 f"{_problem(response)}; check the connection's client id and secret"
             )

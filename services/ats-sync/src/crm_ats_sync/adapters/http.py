@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsCredentialsRefused, AtsUnavailableError
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -84,7 +84,7 @@ class AtsHttp:
                 wait = self._backoff(attempt)
                 continue
             if response.status_code in (401, 403):
-                raise AtsUnavailableError(
+                raise AtsCredentialsRefused(
                     f"{method} {url} was refused ({response.status_code}): check the API key"
                 )
             if response.status_code not in TRANSIENT_STATUSES:

@@ -44,6 +44,11 @@ class AtsUnavailableError(Exception):
     rate-limiting beyond the retry budget); the message says which."""
 
 
+class AtsCredentialsRefused(AtsUnavailableError):
+    """The ATS refused the connection's credentials (401, 403, or its token endpoint saying
+    no): asking again cannot help until someone changes them."""
+
+
 class AtsRequestRefused(ValueError):
     """The ATS answered and refused this one request (a 4xx other than 401, 403 and 429: an
     unknown job, a field it would not take): the request's fault, not the ATS's health, so the

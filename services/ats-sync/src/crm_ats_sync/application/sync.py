@@ -21,7 +21,11 @@ from typing import Any
 
 from crm_ats_sync.application.breaker import CircuitBreaker
 from crm_ats_sync.application.connections import find_connection
-from crm_ats_sync.application.ports import AtsApiFactory, AtsUnavailableError
+from crm_ats_sync.application.ports import (
+    AtsApiFactory,
+    AtsCredentialsRefused,
+    AtsUnavailableError,
+)
 from crm_ats_sync.application.rejected_payloads import Rejection, keep_rejected
 from crm_ats_sync.application.snapshots import (
     SnapshotOutcome,
@@ -304,7 +308,9 @@ class SyncRunner:
         except Exception as unread:
             # The ATS did not answer, or answered what its adapter cannot read: either way the
             # page is asked for again later, and the run says why it is stuck.
-            await self._record_failure(run, _reason(unread))
+            # Refused credentials stay refused until someone changes them: no asking again.
+            final = isinstance(unread, AtsCredentialsRefused)
+            await self._record_failure(run, _reason(unread), final=final)
             return
         finally:
             await api.aclose()
@@ -469,9 +475,9 @@ class SyncRunner:
         )
         return _PageResult(counts, errors, announced=changed > 0)
 
-    async def _record_failure(self, run: SyncRun, reason: str) -> None:
+    async def _record_failure(self, run: SyncRun, reason: str, *, final: bool = False) -> None:
         failures = run.failures + 1
-        give_up = failures >= self._policy.max_failures
+        give_up = final or failures >= self._policy.max_failures
         delay = retry_delay(
             failures, base=self._policy.retry_base, ceiling=self._policy.retry_ceiling
         )
