@@ -241,6 +241,9 @@ def test_a_semicolon_csv_writes_fractions_with_a_decimal_comma_for_european_exce
     ]
     answer = csv_file(rows, "r", CsvSeparator.SEMICOLON)
     assert bytes(answer.body).decode().splitlines()[1] == "open_rate;0,25"
+    # Downloaded beside the comma file, it keeps a name of its own.
+    assert answer.headers["content-disposition"] == 'attachment; filename="r-semicolon.csv"'
+    assert csv_file(rows, "r").headers["content-disposition"] == 'attachment; filename="r.csv"'
     # The default stays RFC 4180.
     assert read(rows)[1] == ["open_rate", "0.25"]
 

@@ -72,10 +72,14 @@ def csv_file(rows: Rows, name: str, separator: CsvSeparator = CsvSeparator.COMMA
     `name`, separated as `separator` says; a text cell Excel would read as a number or date
     (a stage called `3/4`, an id `007`) kept as text."""
     dialect = _DIALECTS[separator]
+    # Both files of one report kept side by side must not take each other's name.
+    suffix = "-semicolon" if separator is CsvSeparator.SEMICOLON else ""
     return Response(
         "\ufeff" + "".join(csv_line(row, dialect) for row in rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{safe_name(name)}.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe_name(name)}{suffix}.csv"'
+        },
     )
 
 
