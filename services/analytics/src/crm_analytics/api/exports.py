@@ -77,9 +77,7 @@ def csv_file(rows: Rows, name: str, separator: CsvSeparator = CsvSeparator.COMMA
     return Response(
         "\ufeff" + "".join(csv_line(row, dialect) for row in rows),
         media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe_name(name)}{suffix}.csv"'
-        },
+        headers={"Content-Disposition": f'attachment; filename="{safe_name(name)}{suffix}.csv"'},
     )
 
 
