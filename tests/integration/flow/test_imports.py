@@ -822,7 +822,10 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
         "message",
         "value",
         "assumed_region",
+        "spreadsheet_row",
     ]
+    # The row as a spreadsheet numbers it: the header is row 1, so the first row is row 2.
+    assert [row[7] for row in rows[1:]] == ["2", "3", "3", "4", "5"]
     assert [row[:4] for row in rows[1:]] == [
         ["1", "'=Phone", "phones.0", "warning"],
         ["2", "'1-9", "emails.0", "error"],
@@ -831,9 +834,18 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
         ["4", "'=Phone", "phones.0", "warning"],
     ]
     # The number as typed, kept text for Excel (which would drop a leading 0 or the spaces).
-    assert rows[5][5:] == ["'21 123 4567", "US"]
+    assert rows[5][5:7] == ["'21 123 4567", "US"]
     dangerous = [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
     assert dangerous == []
+    # For Excel where the decimal mark is a comma: `;` between cells, a name of its own.
+    european = await stack.gateway.get(
+        f"/api/v1/imports/{job['id']}/errors.csv", params={"separator": "semicolon"}, headers=auth
+    )
+    assert european.headers["content-disposition"] == (
+        f'attachment; filename="import-{job["id"]}-report-semicolon.csv"'
+    )
+    lines = european.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "row;column;field;severity;message;value;assumed_region;spreadsheet_row"
     missing = await stack.gateway.get("/api/v1/imports/nope/errors.csv", headers=auth)
     assert missing.status_code == 404
 

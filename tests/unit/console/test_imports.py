@@ -395,6 +395,12 @@ async def test_the_error_report_is_passed_through_as_the_api_sent_it(console: Co
     assert answer.content == report.encode()
     assert answer.headers["content-disposition"] == 'attachment; filename="import-imp9-report.csv"'
     assert answer.headers["content-type"].startswith("text/csv")
+    assert "separator" not in api.calls[-1].url.params
+    # The link for Excel where the decimal mark is a comma asks the API for semicolons.
+    await client.get(
+        "/console/imports/imp9/errors.csv?separator=semicolon", headers=gateway_headers()
+    )
+    assert api.calls[-1].url.params["separator"] == "semicolon"
 
 
 def test_the_form_rows_become_the_apis_mapping() -> None:

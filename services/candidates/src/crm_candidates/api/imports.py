@@ -49,7 +49,7 @@ from crm_shared import (
     require_permission,
     validation_problem,
 )
-from crm_shared.csv_export import csv_line, excel_text
+from crm_shared.csv_export import CsvSeparator, csv_line, excel_text
 
 imports_router = APIRouter(prefix="/imports", tags=["imports"])
 CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -342,7 +342,16 @@ async def get_import(import_id: str, imports: ImportRecordsDep) -> ImportPublic:
     return _public(job)
 
 
-REPORT_COLUMNS = ("row", "column", "field", "severity", "message", "value", "assumed_region")
+REPORT_COLUMNS = (
+    "row",
+    "column",
+    "field",
+    "severity",
+    "message",
+    "value",
+    "assumed_region",
+    "spreadsheet_row",
+)
 REPORT_BATCH = 500
 
 
@@ -352,8 +361,19 @@ REPORT_BATCH = 500
     responses={200: {"content": {"text/csv": {}}, "description": "The report as CSV."}},
     dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
 )
-async def import_errors_csv(import_id: str, imports: ImportRecordsDep) -> StreamingResponse:
-    """The whole report as a CSV file (UTF-8 with BOM, for Excel), in row order.
+async def import_errors_csv(
+    import_id: str,
+    imports: ImportRecordsDep,
+    separator: Annotated[
+        CsvSeparator,
+        Query(
+            description="`comma` (RFC 4180), or `semicolon`, as Excel opens a file by "
+            "double-click where the decimal mark is a comma (German, French, Spanish...)."
+        ),
+    ] = CsvSeparator.COMMA,
+) -> StreamingResponse:
+    """The whole report as a CSV file (UTF-8 with BOM, for Excel), in row order; each line
+    also says the row as a spreadsheet numbers it (`spreadsheet_row`: the header is row 1).
 
     Cells that a spreadsheet would evaluate as a formula (`=`, `+`, `-`, `@`, tab, CR first)
     are written with a leading `'`.
@@ -361,8 +381,10 @@ async def import_errors_csv(import_id: str, imports: ImportRecordsDep) -> Stream
     if await imports.get(import_id) is None:
         raise _not_found(import_id)
 
+    suffix = "-semicolon" if separator is CsvSeparator.SEMICOLON else ""
+
     async def lines() -> AsyncIterator[str]:
-        yield "\ufeff" + csv_line(REPORT_COLUMNS)
+        yield "\ufeff" + csv_line(REPORT_COLUMNS, separator.dialect)
         after: tuple[int, str] | None = None
         while True:
             batch = await imports.errors(import_id, after=after, limit=REPORT_BATCH)
@@ -378,7 +400,9 @@ async def import_errors_csv(import_id: str, imports: ImportRecordsDep) -> Stream
                         # A phone number as typed, which Excel would make a number.
                         excel_text(entry.value),
                         entry.assumed_region,
-                    ]
+                        entry.row + 1,
+                    ],
+                    separator.dialect,
                 )
             if len(batch) < REPORT_BATCH:
                 return
@@ -387,7 +411,9 @@ async def import_errors_csv(import_id: str, imports: ImportRecordsDep) -> Stream
     return StreamingResponse(
         lines(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-report.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="import-{import_id}-report{suffix}.csv"'
+        },
     )
 
 

@@ -14,6 +14,7 @@ from crm_console.api.deps import Container, CurrentViewer, PagePeople, is_htmx, 
 from crm_console.application.imports import ImportDesk, NewImport
 from crm_console.application.parts import Part, part
 from crm_console.domain.candidates import SOURCES
+from crm_console.domain.csv_files import csv_params
 from crm_console.domain.imports import (
     PREVIEW_BYTES,
     ImportProgress,
@@ -210,7 +211,12 @@ async def import_progress(
 
 
 @router.get("/{import_id}/errors.csv")
-async def import_report(import_id: str, viewer: CurrentViewer, state: Container) -> Response:
-    """The API's error report (CSV), passed through with its file name."""
-    report = await ImportDesk(state.gateway).report(viewer.caller, import_id)
+async def import_report(
+    import_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """The API's error report (CSV, comma or semicolon separated), passed through with its
+    file name."""
+    report = await ImportDesk(state.gateway).report(
+        viewer.caller, import_id, csv_params(request.query_params)
+    )
     return Response(report.content, media_type=report.media_type, headers=report.headers)

@@ -123,6 +123,6 @@ class ImportDesk:
         )
         return page
 
-    async def report(self, caller: Caller, import_id: str) -> Download:
-        """The API's CSV error report, passed through as it is."""
-        return await self._api.download(caller, f"{API}/imports/{import_id}/errors.csv")
+    async def report(self, caller: Caller, import_id: str, params: dict[str, str]) -> Download:
+        """The API's CSV error report, passed through as it is (`params`: its separator)."""
+        return await self._api.download(caller, f"{API}/imports/{import_id}/errors.csv", params)
