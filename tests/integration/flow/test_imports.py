@@ -402,6 +402,38 @@ async def test_a_shared_phone_alone_does_not_fold_another_person_into_a_record(
     assert report.json()["items"][0]["candidate_id"] == juergen["id"]
 
 
+async def test_a_single_name_column_is_split_into_first_and_last_name(stack: Stack) -> None:
+    """An export with the whole name in one column ("Name"), as many ATS and event tools
+    write it: suggested as such, and each name split where a person would split it."""
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("fullname")
+    text = (
+        "Name;E-Mail\r\n"
+        f"Ana María de la Cruz;{tag}-ana@example.es\r\n"
+        f"Ødegård, Zoë;{tag}-zoe@example.no\r\n"
+        f"Madonna;{tag}-m@example.org\r\n"
+    )
+    preview = await stack.gateway.post(
+        "/api/v1/imports/preview",
+        content=text.encode(),
+        headers=auth | {"content-type": "text/csv"},
+    )
+    assert preview.status_code == 200, preview.text
+    assert [c["suggested_field"] for c in preview.json()["columns"]] == ["full_name", "emails"]
+    job = await start_import(
+        stack, ACME_TOKEN, mapping={"Name": "full_name", "E-Mail": "emails"}, tags=[tag]
+    )
+    assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
+    result = await finished(stack, ACME_TOKEN, job["id"])
+    assert (result["status"], result["counts"]["created"]) == ("completed", 3), result
+    found = await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
+    assert sorted((c["first_name"], c["last_name"]) for c in found.json()["items"]) == [
+        ("Ana María", "de la Cruz"),
+        ("Madonna", ""),
+        ("Zoë", "Ødegård"),
+    ]
+
+
 async def test_imports_are_confined_to_their_tenant(stack: Stack) -> None:
     tag = unique("isolated")
     await stack.gateway.post(

@@ -19,9 +19,12 @@ from crm_candidates.domain.csv_import import (
     RecordSplitter,
     detect_delimiter,
     detect_encoding,
+    column_of,
     encoding_name,
+    mapping_errors,
     parse_record,
     row_fields,
+    split_full_name,
 )
 
 pytestmark = pytest.mark.unit
@@ -209,3 +212,32 @@ async def test_any_text_reads_back_as_the_csv_module_reads_it(text: str, pieces:
     except CsvFormatError:
         return
     assert [r for r in records if r] == expected
+
+
+@pytest.mark.parametrize(
+    ("whole", "first", "last"),
+    [
+        ("Ana García", "Ana", "García"),
+        ("  Ana   María  García ", "Ana María", "García"),
+        ("Ana María de la Cruz", "Ana María", "de la Cruz"),
+        ("Jan van der Berg", "Jan", "van der Berg"),
+        ("Ødegård, Zoë", "Zoë", "Ødegård"),
+        ("Madonna", "Madonna", ""),
+        ("De Vries", "De", "Vries"),  # a particle alone before the last word stays a name
+    ],
+)
+def test_a_whole_name_is_split_into_first_and_last(whole: str, first: str, last: str) -> None:
+    assert split_full_name(whole) == (first, last)
+
+
+def test_a_full_name_column_feeds_both_names_unless_they_have_columns_of_their_own() -> None:
+    targets = [("Name", "full_name"), ("E-mail", "emails")]
+    assert row_fields(targets, ["José Núñez", "jose@example.es"]) == {
+        "first_name": "José",
+        "last_name": "Núñez",
+        "emails": ["jose@example.es"],
+    }
+    own = [("Name", "full_name"), ("Vorname", "first_name")]
+    assert row_fields(own, ["Groß, Jürgen", "Jürgen-Peter"])["first_name"] == "Jürgen-Peter"
+    assert mapping_errors({"Name": "full_name", "E-mail": "emails"}) == []
+    assert column_of(targets, "last_name") == "Name"

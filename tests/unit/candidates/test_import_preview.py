@@ -141,3 +141,19 @@ def test_a_header_without_required_columns_says_which_are_missing() -> None:
 def test_what_is_no_csv_header_is_refused_with_a_reason(data: bytes) -> None:
     with pytest.raises(CsvFormatError):
         preview_csv(data, complete=data != b"First,Last," + b"x" * 100)
+
+
+def test_a_whole_name_column_is_suggested_split_or_as_the_last_name_beside_a_first() -> None:
+    alone = preview_csv(b"Name,E-mail\r\nAna Garcia,ana@example.es\r\n", complete=True)
+    assert [c.suggested_field for c in alone.columns] == ["full_name", "emails"]
+    assert alone.missing_required == []
+    # A German export's `Name` beside `Vorname` is the surname.
+    german = preview_csv(b"Vorname;Name;E-Mail\r\nJ;G;j@x.de\r\n", complete=True)
+    assert [c.suggested_field for c in german.columns] == ["first_name", "last_name", "emails"]
+    both = preview_csv(b"First,Last,Full name,Email\r\nA,B,A B,a@x.org\r\n", complete=True)
+    assert [c.suggested_field for c in both.columns] == [
+        "first_name",
+        "last_name",
+        None,
+        "emails",
+    ]

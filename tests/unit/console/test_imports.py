@@ -431,6 +431,9 @@ def test_a_mapping_may_feed_a_list_field_from_two_columns_but_not_a_single_one()
         {},
         "Choose a column for: First name, Last name, E-mail addresses",
     )
+    # One column with the whole name feeds both names.
+    whole = [ColumnChoice(0, "Name", "full_name"), ColumnChoice(1, "Mail", "emails")]
+    assert mapping_problems(whole) == ({}, None)
 
 
 def test_column_errors_find_the_column_the_api_named() -> None:

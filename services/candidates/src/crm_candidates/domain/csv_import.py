@@ -19,7 +19,7 @@ import csv
 import re
 import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crm_candidates.domain.file_sniffing import guess_code_page, not_csv_reason
@@ -80,8 +80,34 @@ TEXT_FIELDS = frozenset(
     }
 )
 BOOLEAN_FIELDS = frozenset({"marketing_consent"})
-IMPORTABLE_FIELDS = LIST_FIELDS | TEXT_FIELDS | BOOLEAN_FIELDS
+# A column holding the whole name ("Ana María de la Cruz", "Cruz, Ana"), split into the two.
+FULL_NAME = "full_name"
+IMPORTABLE_FIELDS = LIST_FIELDS | TEXT_FIELDS | BOOLEAN_FIELDS | {FULL_NAME}
 REQUIRED_FIELDS = ("first_name", "last_name", "emails")
+# Words that begin a last name rather than end a first one (`Jan van der Berg`).
+_SURNAME_PARTICLES = frozenset(
+    {"van", "von", "der", "den", "de", "la", "le", "du", "da", "das", "dos", "del", "della",
+     "di", "ter", "ten", "zu", "zur", "af", "av", "bin", "al", "el", "mac", "st."}
+)  # fmt: skip
+
+
+def split_full_name(value: str) -> tuple[str, str]:
+    """A whole name as (first name, last name): at its comma when written `Last, First`,
+    else the last word with the particles before it (`Ana María de la Cruz` -> `Ana María`,
+    `de la Cruz`); one word is a first name alone."""
+    text = " ".join(value.split())
+    last, comma, first = text.partition(",")
+    if comma and first.strip() and last.strip():
+        return first.strip(), last.strip()
+    words = text.split(" ")
+    if len(words) == 1:
+        return text, ""
+    cut = len(words) - 1
+    while cut > 1 and words[cut - 1].casefold() in _SURNAME_PARTICLES:
+        cut -= 1
+    return " ".join(words[:cut]), " ".join(words[cut:])
+
+
 LIST_SEPARATORS = re.compile(r"[;,|]")
 
 
@@ -101,6 +127,8 @@ def mapping_errors(mapping: dict[str, str]) -> list[tuple[str, str]]:
                 (f"mapping.{column}", f"{target!r} is not a field ({known}, custom_fields.<key>)")
             )
     targets = set(mapping.values())
+    if FULL_NAME in targets:
+        targets |= {"first_name", "last_name"}
     errors.extend(
         ("mapping", f"no column is mapped to {required}")
         for required in REQUIRED_FIELDS
@@ -447,6 +475,13 @@ def row_fields(targets: list[tuple[str, str]], cells: list[str]) -> dict[str, An
                 fields.setdefault("custom_fields", {})[target[len(CUSTOM_FIELD_PREFIX) :]] = value
         elif value:
             fields[target] = value
+    whole = fields.pop(FULL_NAME, None)
+    if whole:
+        # Columns of their own for the first or last name win over the split.
+        first, last = split_full_name(whole)
+        fields.setdefault("first_name", first)
+        if last:
+            fields.setdefault("last_name", last)
     return fields
 
 
@@ -457,6 +492,8 @@ def column_of(targets: list[tuple[str, str]], field_path: str) -> str | None:
     for column, mapped in targets:
         if mapped == target:
             return column
+    if target in ("first_name", "last_name"):
+        return next((column for column, mapped in targets if mapped == FULL_NAME), None)
     return None
 
 
@@ -681,6 +718,14 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "consentement",
     ),
 }
+# Column names of a whole name (folded as above); suggested only when no column names the
+# first or last name (beside a `Vorname` column, a German `Name` is the last name).
+_FULL_NAME_ALIASES = frozenset(
+    {"name", "fullname", "candidatename", "candidate", "displayname", "contactname",
+     "personname", "nomcomplet", "nombrecompleto", "nombreyapellidos", "nomecompleto",
+     "vollstandigername", "vollername", "naam", "volledigenaam", "navn", "namn", "nimi",
+     "imieinazwisko", "kandidat"}
+)  # fmt: skip
 # How many rows after the header a preview shows per column.
 PREVIEW_ROWS = 3
 
@@ -724,6 +769,8 @@ class CsvPreview:
     @property
     def missing_required(self) -> list[str]:
         suggested = {column.suggested_field for column in self.columns}
+        if FULL_NAME in suggested:
+            suggested |= {"first_name", "last_name"}
         return [name for name in REQUIRED_FIELDS if name not in suggested]
 
 
@@ -773,6 +820,7 @@ def preview_csv(
             taken.add(suggested)
         samples = [row[index].strip() for row in rows if index < len(row) and row[index].strip()]
         columns.append(PreviewColumn(name.strip(), suggested, samples))
+    columns = _whole_name_suggested(columns, taken)
     return CsvPreview(
         encoding=encoding,
         delimiter=delimiter,
@@ -780,3 +828,19 @@ def preview_csv(
         encoding_note=note,
         encoding_alternative=alternative,
     )
+
+
+def _whole_name_suggested(columns: list[PreviewColumn], taken: set[str]) -> list[PreviewColumn]:
+    """The columns with a whole name's column suggested: as `full_name` where no column names
+    the first or last name, as `last_name` beside a first name's (`Vorname`, `Name`)."""
+    if "last_name" in taken:
+        return columns
+    target = "last_name" if "first_name" in taken else FULL_NAME
+    for index, column in enumerate(columns):
+        if column.suggested_field is None and _folded(column.name) in _FULL_NAME_ALIASES:
+            return [
+                *columns[:index],
+                replace(column, suggested_field=target),
+                *columns[index + 1 :],
+            ]
+    return columns

@@ -11,6 +11,7 @@ from typing import Any
 FIELD_LABELS: dict[str, str] = {
     "first_name": "First name",
     "last_name": "Last name",
+    "full_name": "Full name (split into first and last)",
     "emails": "E-mail addresses",
     "phones": "Phone numbers",
     "current_title": "Current title",
@@ -93,6 +94,9 @@ def mapping_problems(choices: list[ColumnChoice]) -> tuple[dict[int, str], str |
             label = FIELD_LABELS.get(choice.field, choice.field)
             per_column[choice.index] = f"{label} is already fed by column “{seen[choice.field]}”"
         seen.setdefault(choice.field, choice.name)
+    if "full_name" in seen:
+        seen.setdefault("first_name", seen["full_name"])
+        seen.setdefault("last_name", seen["full_name"])
     missing = [FIELD_LABELS[name] for name in REQUIRED_FIELDS if name not in seen]
     table = f"Choose a column for: {', '.join(missing)}" if missing else None
     return per_column, table
