@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import uuid
 
 import pytest
 
-from integration.flow.conftest import ACME_TOKEN, Stack
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +64,27 @@ async def test_a_file_start_is_previewed_with_columns_and_suggested_mapping(stac
     assert workbook.json()["detail"].startswith("the file cannot be read: this is an Excel")
     wrong_type = await stack.gateway.post("/api/v1/imports/preview", json={"a": 1}, headers=auth)
     assert wrong_type.status_code == 415
+
+
+async def test_a_column_named_as_a_custom_field_suggests_it_in_its_tenant_only(
+    stack: Stack,
+) -> None:
+    key = f"available_{uuid.uuid4().hex[:8]}"
+    label = f"Date de disponibilité {key[-8:]}"
+    created = await stack.gateway.post(
+        "/api/v1/custom-fields",
+        json={"key": key, "label": label, "type": "date"},
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+    )
+    assert created.status_code == 201, created.text
+    data = f"Prénom;Nom;Courriel;{label.upper()}\r\nZoë;Ø;z@x.fr;1.1.2027\r\n".encode()
+    answers = [
+        await stack.gateway.post(
+            "/api/v1/imports/preview",
+            content=data,
+            headers=stack.as_(token) | {"content-type": "text/csv"},
+        )
+        for token in (ACME_TOKEN, GLOBEX_TOKEN)
+    ]
+    assert answers[0].json()["suggested_mapping"][label.upper()] == f"custom_fields.{key}"
+    assert label.upper() not in answers[1].json()["suggested_mapping"]

@@ -157,3 +157,20 @@ def test_a_whole_name_column_is_suggested_split_or_as_the_last_name_beside_a_fir
         None,
         "emails",
     ]
+
+
+def test_a_column_named_as_a_custom_field_suggests_it() -> None:
+    custom = {
+        "available_from": "custom_fields.available_from",
+        "Date de disponibilité": "custom_fields.available_from",
+        "notice": "custom_fields.notice",
+    }
+    data = "Prénom;Nom;Courriel;DATE DE DISPONIBILITÉ;Notice\r\nZoë;Ø;z@x.fr;1.1.2027;3\r\n"
+    preview = preview_csv(data.encode(), complete=True, custom_fields=custom)
+    assert [c.suggested_field for c in preview.columns] == [
+        "first_name",
+        "last_name",
+        "emails",
+        "custom_fields.available_from",
+        "custom_fields.notice",
+    ]

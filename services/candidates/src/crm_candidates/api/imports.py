@@ -9,7 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from crm_candidates.api.deps import ImportRecordsDep, ImportUploadsDep, container_of
+from crm_candidates.api.deps import (
+    ImportRecordsDep,
+    ImportUploadsDep,
+    ProfileConfigurationDep,
+    container_of,
+)
 from crm_candidates.api.routes import Cursor, PageSize
 from crm_candidates.api.schemas import (
     ImportCreate,
@@ -25,7 +30,9 @@ from crm_candidates.application.imports import (
     TooManyImportsError,
     TooManyRowsError,
 )
+from crm_candidates.application.profile_settings import ProfileConfiguration
 from crm_candidates.domain.csv_import import (
+    CUSTOM_FIELD_PREFIX,
     IMPORTABLE_FIELDS,
     SNIFF_BYTES,
     CsvFormatError,
@@ -177,13 +184,15 @@ _PREVIEW_BODY = {
 )
 async def preview_import(
     request: Request,
+    settings: ProfileConfigurationDep,
     truncated: Annotated[
         bool, Query(description="The body is the start of a larger file, not all of it.")
     ] = False,
 ) -> ImportPreview:
     """Reads the start of a file as an import would, without keeping it: the encoding and
     delimiter detected, the header's columns with their first values, and the field each
-    column's name suggests, so a person can map the columns before creating the import."""
+    column's name suggests (a custom field's by its label or key), so a person can map the
+    columns before creating the import."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() not in CSV_MEDIA_TYPES:
         raise ProblemError(415, "send the file as text/csv", problem_type="unsupported-media-type")
@@ -195,7 +204,10 @@ async def preview_import(
             break
     try:
         preview = preview_csv(
-            head[:SNIFF_BYTES], complete=not truncated, encoding=_charset(content_type)
+            head[:SNIFF_BYTES],
+            complete=not truncated,
+            encoding=_charset(content_type),
+            custom_fields=await _custom_field_names(settings),
         )
     except CsvFormatError as invalid:
         reason = str(invalid)
@@ -221,6 +233,14 @@ async def preview_import(
         missing_required=preview.missing_required,
         fields=sorted(IMPORTABLE_FIELDS),
     )
+
+
+async def _custom_field_names(settings: ProfileConfiguration) -> dict[str, str]:
+    """The names a column may give the tenant's live custom fields: key and label, each the
+    field's import target (a label wins over another field's key)."""
+    live = [field for field in await settings.custom_fields() if field.archived_at is None]
+    names = {field.key: f"{CUSTOM_FIELD_PREFIX}{field.key}" for field in live}
+    return names | {field.label: f"{CUSTOM_FIELD_PREFIX}{field.key}" for field in live}
 
 
 _CSV_BODY = {

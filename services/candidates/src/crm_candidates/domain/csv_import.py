@@ -18,7 +18,7 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -775,12 +775,20 @@ class CsvPreview:
 
 
 def preview_csv(
-    head: bytes, *, complete: bool, encoding: str | None = None, delimiter: str | None = None
+    head: bytes,
+    *,
+    complete: bool,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    custom_fields: Mapping[str, str] | None = None,
 ) -> CsvPreview:
-    """The header and first rows of a file from its first bytes (`complete`: the whole file).
+    """The header and first rows of a file from its first bytes (`complete`: the whole file);
+    a column named as a tenant's custom field is (its label or key -> `custom_fields.<key>`
+    in `custom_fields`) suggests that field, unless its name suggests a profile field.
 
     A record cut off by the end of the bytes is left out, as is a character cut in half.
     """
+    custom_named = {_folded(name): target for name, target in (custom_fields or {}).items()}
     note = alternative = None
     if encoding:
         encoding = encoding_name(encoding)
@@ -812,7 +820,7 @@ def preview_csv(
     taken: set[str] = set()
     columns: list[PreviewColumn] = []
     for index, name in enumerate(header):
-        suggested = suggest_field(name)
+        suggested = suggest_field(name) or custom_named.get(_folded(name))
         # List fields take several columns (a work and a private e-mail); others take one.
         if suggested in taken and suggested not in LIST_FIELDS:
             suggested = None
