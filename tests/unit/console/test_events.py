@@ -20,6 +20,7 @@ from crm_console.domain.events import (
     form_values,
     may_cancel,
     readmission_note,
+    waitlist_note,
     registration_closed_note,
     registration_path,
     row_errors,
@@ -776,6 +777,14 @@ async def test_the_door_finds_a_registrant_on_a_later_page(console: Console) -> 
     )
     assert "Wait First" in by_name.text
     assert "Wait Second" in by_name.text
+    # With the event's counts, checking a waitlisted person in says what it does to the seats.
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"registered": 1, "capacity": 1})
+    noted = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "wait"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert "On the waitlist, and the event is full: checking them in seats them over" in noted.text
 
 
 async def test_an_event_nobody_registered_for_can_be_deleted(console: Console) -> None:
@@ -1241,6 +1250,14 @@ def test_a_cancelled_registrants_seat_note_counts_their_session() -> None:
     assert "takes a seat (6 seats are free)" in readmission_note(fair, {"session_id": None})
     assert "takes a seat (2 seats are free)" in readmission_note(fair, {"session_id": "pm"})
     assert readmission_note(fair, {"session_id": "am"}).startswith("Their session is full: ")
+    # Somebody on the waitlist: their check-in seats them, over the capacity when it is full.
+    assert waitlist_note(fair, {"session_id": "pm"}) == (
+        "On the waitlist: checking them in gives them a seat (2 seats are free)."
+    )
+    assert waitlist_note(fair, {"session_id": "am"}) == (
+        "On the waitlist, and their session is full: checking them in seats them over its "
+        "capacity."
+    )
 
 
 async def test_the_door_offers_check_in_only_to_who_may_check_people_in(console: Console) -> None:

@@ -20,6 +20,7 @@ from crm_console.domain.events import (
     readmission_note,
     readmitted_outcome,
     took_a_seat,
+    waitlist_note,
     walk_in_outcome,
     was_readmitted,
 )
@@ -147,14 +148,29 @@ class EventDesk:
     ) -> list[dict[str, Any]]:
         """Registrants the door's search finds among all the event's registrations (a call
         per 200 of them); one who cancelled carries what letting them in would do to the seats
-        (`readmission`), from the event's counts (`event`, read only when such a person is
-        found and it was not given)."""
+        (`readmission`), one waiting what checking them in would (`seating`), from the event's
+        counts (`event`, read only when such a person is found and it was not given; for the
+        waitlisted alone, an event that cannot be read just now leaves the note out)."""
         matches = door_matches(await self.registrations(caller, event_id), query)
-        cancelled = [person for person in matches if person.get("status") == "cancelled"]
-        if cancelled:
-            counts = event if event is not None else await self.event(caller, event_id)
-            for person in cancelled:
-                person["readmission"] = readmission_note(counts, person)
+        # Not checked in yet: what their check-in would do to the seats is said beside it.
+        waiting = [
+            person
+            for person in matches
+            if person.get("status") in ("cancelled", "waitlisted")
+            and not person.get("checked_in_at")
+        ]
+        if waiting:
+            try:
+                counts = event if event is not None else await self.event(caller, event_id)
+            except ApiProblem:
+                if any(person["status"] == "cancelled" for person in waiting):
+                    raise
+                return matches
+            for person in waiting:
+                if person["status"] == "cancelled":
+                    person["readmission"] = readmission_note(counts, person)
+                else:
+                    person["seating"] = waitlist_note(counts, person)
         return matches
 
     async def time_zone(self, caller: Caller, event_id: str) -> str:

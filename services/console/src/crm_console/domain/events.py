@@ -535,6 +535,16 @@ def readmission_note(event: Mapping[str, Any], person: Mapping[str, Any]) -> str
     )
 
 
+def waitlist_note(event: Mapping[str, Any], person: Mapping[str, Any]) -> str:
+    """What the door's check-in does for somebody on the waitlist: it seats them, in a free
+    seat if there is one, otherwise over the capacity (they came)."""
+    free, where = seats_left(event, person.get("session_id"))
+    if free:
+        seats = "1 seat is free" if free == 1 else f"{free} seats are free"
+        return f"On the waitlist: checking them in gives them a seat ({seats})."
+    return f"On the waitlist, and {where} is full: checking them in seats them over its capacity."
+
+
 def _instant(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
