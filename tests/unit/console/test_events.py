@@ -20,11 +20,11 @@ from crm_console.domain.events import (
     form_values,
     may_cancel,
     readmission_note,
-    waitlist_note,
     registration_closed_note,
     registration_path,
     row_errors,
     upload_summary,
+    waitlist_note,
     walk_in_outcome,
     walk_in_person,
     was_readmitted,
@@ -1255,8 +1255,7 @@ def test_a_cancelled_registrants_seat_note_counts_their_session() -> None:
         "On the waitlist: checking them in gives them a seat (2 seats are free)."
     )
     assert waitlist_note(fair, {"session_id": "am"}) == (
-        "On the waitlist, and their session is full: checking them in seats them over its "
-        "capacity."
+        "On the waitlist, and their session is full: checking them in seats them over its capacity."
     )
 
 
