@@ -101,8 +101,15 @@ def test_a_recruiter_imports_a_messy_excel_export_and_downloads_the_report(
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the error report (CSV)").click()
     report = Path(download.value.path()).read_text("utf-8-sig")
-    assert report.splitlines()[0] == "row,column,field,severity,message,value,assumed_region"
+    columns = "row,column,field,severity,message,value,assumed_region,spreadsheet_row"
+    assert report.splitlines()[0] == columns
     assert len(report.splitlines()) == 3
+    # For Excel where the decimal mark is a comma, the same report with `;` between cells.
+    with page.expect_download() as download:
+        page.get_by_test_id("import-report-csv-excel").click()
+    excel = Path(download.value.path()).read_text("utf-8-sig")
+    assert excel.splitlines()[0] == columns.replace(",", ";")
+    assert download.value.suggested_filename.endswith("-report-semicolon.csv")
     assert_accessible(page)
     screenshot(page, "import-progress")
 
