@@ -20,7 +20,11 @@ from crm_ats_sync.adapters.greenhouse import (
     token_url_for,
 )
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
+from crm_ats_sync.application.ports import (
+    AtsCredentialsRefused,
+    AtsRequestRefused,
+    AtsUnavailableError,
+)
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus, Prospect
 from crm_ats_sync.domain.greenhouse import (
     HarvestRecordError,
@@ -175,7 +179,8 @@ async def test_refused_client_credentials_are_reported() -> None:
         base_url="https://harvest.test/v3",
         auth=HarvestToken("https://auth.test/token", "client", "wrong"),
     )
-    with pytest.raises(AtsUnavailableError, match="refused the client credentials \\(401\\)"):
+    # Credentials refused, not the ATS away: a backfill stops at once instead of asking again.
+    with pytest.raises(AtsCredentialsRefused, match="refused the client credentials \\(401\\)"):
         await client.get("/jobs")
     await client.aclose()
 

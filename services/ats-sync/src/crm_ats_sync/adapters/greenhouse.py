@@ -146,12 +146,8 @@ class HarvestToken(httpx.Auth):
     def _store(self, response: httpx.Response) -> None:
         if response.status_code != 200:
             # OAuth's token endpoint says no to bad client credentials with 400 or 401.
-            refusal = (
-                AtsCredentialsRefused
-                if response.status_code in (400, 401, 403)
-                else (AtsUnavailableError)
-            )
-            raise refusal(
+            refused = response.status_code in (400, 401, 403)
+            raise (AtsCredentialsRefused if refused else AtsUnavailableError)(
                 f"Greenhouse refused the client credentials ({response.status_code}): "
                 f"{_problem(response)}; check the connection's client id and secret"
             )
