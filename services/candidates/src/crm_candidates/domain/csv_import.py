@@ -783,8 +783,8 @@ def preview_csv(
     custom_fields: Mapping[str, str] | None = None,
 ) -> CsvPreview:
     """The header and first rows of a file from its first bytes (`complete`: the whole file);
-    a column named as a tenant's custom field is (its label or key -> `custom_fields.<key>`
-    in `custom_fields`) suggests that field, unless its name suggests a profile field.
+    a column named as one of the tenant's custom fields (`custom_fields`: its label or key ->
+    `custom_fields.<key>`) suggests that field, unless its name suggests a profile field.
 
     A record cut off by the end of the bytes is left out, as is a character cut in half.
     """
