@@ -72,6 +72,12 @@ class CsvSeparator(StrEnum):
     def dialect(self) -> CsvDialect:
         return SEMICOLON if self is CsvSeparator.SEMICOLON else COMMA
 
+    @property
+    def file_suffix(self) -> str:
+        """What a file's name ends in before `.csv`, so both files of one report can sit side
+        by side: `-semicolon`, or nothing for the comma one."""
+        return "-semicolon" if self is CsvSeparator.SEMICOLON else ""
+
 
 def neutralise(value: object, dialect: CsvDialect = COMMA) -> str:
     """A cell as text no spreadsheet evaluates (`=1+1` -> `'=1+1`); None is empty; a number

@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from crm_analytics.api.exports import (
-    CsvSeparator,
     Rows,
     csv_file,
     event_rows,
@@ -36,6 +35,7 @@ from crm_analytics.api.schemas import (
     TimeSeriesPublic,
 )
 from crm_analytics.api.weekly_reports import WeeklyReportPublic, weekly_report_rows
+from crm_shared.csv_export import CsvSeparator
 
 pytestmark = pytest.mark.unit
 

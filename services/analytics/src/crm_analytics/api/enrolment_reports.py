@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Response
 from crm_analytics.api.deps import Container
 from crm_analytics.api.exports import (
     JSON_OR_CSV,
-    CsvSeparator,
     Format,
     ReportFormat,
     Separator,
@@ -48,6 +47,7 @@ from crm_shared import (
     require_permission,
     validation_problem,
 )
+from crm_shared.csv_export import CsvSeparator
 
 enrolment_router = APIRouter(prefix="/analytics", tags=["analytics"])
 

@@ -17,7 +17,7 @@ from crm_analytics.api.schemas import (
     TenantSummary,
     TimeSeriesPublic,
 )
-from crm_shared.csv_export import COMMA, SEMICOLON, csv_line
+from crm_shared.csv_export import CsvSeparator, csv_line
 
 
 class ReportFormat(StrEnum):
@@ -30,11 +30,6 @@ Format = Annotated[
 ]
 
 
-class CsvSeparator(StrEnum):
-    COMMA = "comma"
-    SEMICOLON = "semicolon"
-
-
 Separator = Annotated[
     CsvSeparator,
     Query(
@@ -45,7 +40,6 @@ Separator = Annotated[
         )
     ),
 ]
-_DIALECTS = {CsvSeparator.COMMA: COMMA, CsvSeparator.SEMICOLON: SEMICOLON}
 # A report's rows for its CSV file: the header first, then its cells, row by row.
 Rows = Iterable[Sequence[object]]
 
@@ -71,9 +65,8 @@ def csv_file(rows: Rows, name: str, separator: CsvSeparator = CsvSeparator.COMMA
     """The rows as a CSV download: UTF-8 with a BOM (so Excel reads it as UTF-8), named
     `name`, separated as `separator` says; a text cell Excel would read as a number or date
     (a stage called `3/4`, an id `007`) kept as text."""
-    dialect = _DIALECTS[separator]
-    # Both files of one report kept side by side must not take each other's name.
-    suffix = "-semicolon" if separator is CsvSeparator.SEMICOLON else ""
+    dialect = separator.dialect
+    suffix = separator.file_suffix
     return Response(
         "\ufeff" + "".join(csv_line(row, dialect) for row in rows),
         media_type="text/csv; charset=utf-8",

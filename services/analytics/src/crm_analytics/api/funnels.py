@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field, field_validator
 from crm_analytics.api.deps import Container
 from crm_analytics.api.exports import (
     JSON_OR_CSV,
-    CsvSeparator,
     Format,
     ReportFormat,
     Separator,
@@ -40,6 +39,7 @@ from crm_shared import (
     valid_time_zone,
     validation_problem,
 )
+from crm_shared.csv_export import CsvSeparator
 
 funnel_router = APIRouter(prefix="/analytics", tags=["analytics"])
 

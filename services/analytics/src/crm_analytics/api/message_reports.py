@@ -13,7 +13,6 @@ from crm_analytics.api.deps import Container
 from crm_analytics.api.exports import (
     JSON_OR_CSV,
     TOTAL,
-    CsvSeparator,
     Format,
     ReportFormat,
     Separator,
@@ -41,6 +40,7 @@ from crm_shared import (
     require_permission,
     validation_problem,
 )
+from crm_shared.csv_export import CsvSeparator
 
 message_router = APIRouter(prefix="/analytics", tags=["analytics"])
 

@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from crm_analytics.api.deps import Container
 from crm_analytics.api.exports import (
     JSON_OR_CSV,
-    CsvSeparator,
     Format,
     ReportFormat,
     Separator,
@@ -30,6 +29,7 @@ from crm_shared import (
     require_permission,
     utc_now,
 )
+from crm_shared.csv_export import CsvSeparator
 
 pool_health_router = APIRouter(prefix="/analytics", tags=["analytics"])
 

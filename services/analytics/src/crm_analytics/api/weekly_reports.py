@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from crm_analytics.api.deps import Container
 from crm_analytics.api.exports import (
     JSON_OR_CSV,
-    CsvSeparator,
     Format,
     ReportFormat,
     Separator,
@@ -46,6 +45,7 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
 )
+from crm_shared.csv_export import CsvSeparator
 
 weekly_report_router = APIRouter(prefix="/analytics", tags=["analytics"])
 

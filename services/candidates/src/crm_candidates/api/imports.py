@@ -401,7 +401,7 @@ async def import_errors_csv(
     if await imports.get(import_id) is None:
         raise _not_found(import_id)
 
-    suffix = "-semicolon" if separator is CsvSeparator.SEMICOLON else ""
+    suffix = separator.file_suffix
 
     async def lines() -> AsyncIterator[str]:
         yield "\ufeff" + csv_line(REPORT_COLUMNS, separator.dialect)
