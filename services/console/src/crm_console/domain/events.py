@@ -527,12 +527,15 @@ def readmission_note(event: Mapping[str, Any], person: Mapping[str, Any]) -> str
     taking a seat if one is free, otherwise over the capacity, as any walk-in."""
     free, where = seats_left(event, person.get("session_id"))
     if free:
-        seats = "1 seat is free" if free == 1 else f"{free} seats are free"
-        return f"Letting them in registers them again and takes a seat ({seats})."
+        return f"Letting them in registers them again and takes a seat ({_seats_free(free)})."
     return (
         f"{where.capitalize()} is full: letting them in registers them again over its "
         "capacity, as any walk-in."
     )
+
+
+def _seats_free(free: int) -> str:
+    return "1 seat is free" if free == 1 else f"{free} seats are free"
 
 
 def waitlist_note(event: Mapping[str, Any], person: Mapping[str, Any]) -> str:
@@ -540,8 +543,7 @@ def waitlist_note(event: Mapping[str, Any], person: Mapping[str, Any]) -> str:
     seat if there is one, otherwise over the capacity (they came)."""
     free, where = seats_left(event, person.get("session_id"))
     if free:
-        seats = "1 seat is free" if free == 1 else f"{free} seats are free"
-        return f"On the waitlist: checking them in gives them a seat ({seats})."
+        return f"On the waitlist: checking them in gives them a seat ({_seats_free(free)})."
     return f"On the waitlist, and {where} is full: checking them in seats them over its capacity."
 
 
