@@ -104,6 +104,64 @@ async def test_concurrent_creates_of_one_person_make_one_record(stack: Stack) ->
     assert sorted(result["created"] for result in results) == [False] * 4 + [True]
 
 
+async def test_a_shared_phone_alone_makes_a_record_of_its_own_and_says_what_was_left_out(
+    stack: Stack,
+) -> None:
+    """A family's or an office's number: someone found only by it, with another name and
+    e-mail, is a person of their own without it (as in an import); the same person with a new
+    address still matches, and a number a third record holds is named, not silently dropped."""
+    tag = unique("sharedapi")
+    # Numbers of this test alone: the stack is shared with other tests.
+    digits = "3" + str(int(tag.rsplit("_", 1)[1], 16))[-6:].rjust(6, "1")
+    jose = await create(
+        stack,
+        {
+            "first_name": "José",
+            "last_name": "Müller",
+            "emails": [f"{tag}-jose@example.de"],
+            "phones": [f"+49 30 {digits}"],
+        },
+    )
+    juergen = await create(
+        stack,
+        {
+            "first_name": "Jürgen",
+            "last_name": "Groß",
+            "emails": [f"{tag}-juergen@example.de"],
+            "phones": [f"+49 (30) {digits}"],
+        },
+    )
+    assert juergen["created"] is True
+    assert juergen["id"] != jose["id"]
+    assert juergen["phones"] == []
+    assert juergen["identifiers_left_out"] == [f"+4930{digits}"]
+
+    again = await create(
+        stack,
+        {
+            "first_name": "Jose",
+            "last_name": "Mueller",
+            "emails": [f"{tag}-jose@work.example"],
+            "phones": [f"030 {digits}"],
+            "default_region": "DE",
+        },
+    )
+    assert (again["id"], again["created"], again["matched_on"]) == (jose["id"], False, ["phone"])
+    assert again["identifiers_left_out"] == []
+
+    both = await create(
+        stack,
+        {
+            "first_name": "Jürgen",
+            "last_name": "Groß",
+            "emails": [f"{tag}-juergen@example.de", f"{tag}-jose@example.de"],
+        },
+    )
+    assert (both["id"], both["matched_on"]) == (juergen["id"], ["email"])
+    assert both["emails"] == [f"{tag}-juergen@example.de"]
+    assert both["identifiers_left_out"] == [f"{tag}-jose@example.de"]
+
+
 async def test_changing_to_an_address_another_record_holds_is_a_conflict(stack: Stack) -> None:
     tag = unique("taken")
     one = await create(stack, person(f"{tag}-1"))

@@ -275,6 +275,41 @@ async def test_a_duplicate_links_the_record_that_holds_the_address(console: Cons
     assert 'href="/console/candidates/c3"' in again.text
 
 
+async def test_a_create_that_left_a_shared_number_out_names_its_holder_on_the_profile(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/custom-fields", body=DEFINITIONS)
+    api.answer(
+        "POST",
+        "/api/v1/candidates",
+        201,
+        {**candidate("c1"), "created": True, "identifiers_left_out": ["+49301234567"]},
+    )
+    answer = await client.post(
+        "/console/candidates",
+        data={"first_name": "Jürgen", "last_name": "Groß", "phones": "030 1234567"},
+        headers=gateway_headers(),
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/candidates/c1?left_out=%2B49301234567"
+
+    answer_profile(api)
+    jose = candidate("c9", first_name="José", last_name="Müller")
+    api.answer_with("/api/v1/candidates", {"phone": "+49301234567"}, {"items": [jose]})
+    page = await client.get(answer.headers["location"], headers=gateway_headers())
+    assert page.status_code == 200, page.text
+    assert 'data-testid="left-out"' in page.text
+    assert "+49301234567" in page.text
+    assert 'href="/console/candidates/c1/merge/c9"' in page.text
+    # An address naming a number nobody else holds (or this record's own) says nothing.
+    api.answer_with("/api/v1/candidates", {"phone": "+4930999"}, {"items": [candidate("c1")]})
+    crafted = await client.get(
+        "/console/candidates/c1?left_out=%2B4930999", headers=gateway_headers()
+    )
+    assert 'data-testid="left-out"' not in crafted.text
+
+
 async def test_the_edit_form_holds_the_record_and_sends_only_the_change(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/custom-fields", body=DEFINITIONS)

@@ -144,7 +144,9 @@ async def create_candidate(
     refused with a 422 naming the field) before anything is stored. A person is recognised by
     any normalised email, phone or profile URL: then the answer is 200 with that record
     (`created: false`, `matched_on`) and its `Location`, and the new identifiers are added to it
-    (`candidate.updated`).
+    (`candidate.updated`). Identifiers another record holds are not added
+    (`identifiers_left_out`); someone found by a number they share with another person alone
+    is a new record (201) without it.
     """
     try:
         result = await profiles.create(
@@ -166,6 +168,7 @@ async def create_candidate(
             **_public(result.candidate).model_dump(),
             "created": result.created,
             "matched_on": result.matched_on,
+            "identifiers_left_out": result.left_out,
         }
     )
 

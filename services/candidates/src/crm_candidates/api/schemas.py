@@ -117,6 +117,16 @@ class CandidateUpserted(CandidatePublic):
         default_factory=list,
         description="The identifier kinds (`email`, `phone`, `url`) that matched a record.",
     )
+    identifiers_left_out: list[str] = Field(
+        default_factory=list,
+        description=(
+            "E-mails, phones and profile URLs of the request that another record holds: they "
+            "stay that record's and are not on this one (merge the two if they are one "
+            "person). A phone number shared with someone else (a family's or an office's: "
+            "found by that number alone, both with e-mails, none in common, names not alike) "
+            "is one of them, and the request then creates a record of its own."
+        ),
+    )
 
 
 class SegmentCreate(BaseModel):

@@ -7,12 +7,18 @@ with the change that caused them: membership is current the moment the write ret
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from crm_candidates.application.consent_flags import ConsentFlags
-from crm_candidates.domain.identity import IdentityTakenError, identity_keys, key_kind
+from crm_candidates.domain.identity import (
+    PHONE_KEY,
+    IdentityTakenError,
+    identity_keys,
+    key_kind,
+    someone_else_on_a_shared_phone,
+)
 from crm_candidates.domain.models import (
     PROJECTED,
     Candidate,
@@ -66,6 +72,17 @@ class Upserted:
     candidate: Candidate
     created: bool
     matched_on: list[str]
+    # Identifiers of the request that another record holds: they stay that record's, so they
+    # are not on `candidate` (joining the two is a merge).
+    left_out: list[str] = field(default_factory=list)
+
+
+# How each kind of identifier becomes its identity keys.
+IDENTIFIER_KEYS: dict[str, Callable[[str], list[str]]] = {
+    "emails": lambda value: identity_keys([value]),
+    "phones": lambda value: identity_keys([], [value]),
+    "profile_urls": lambda value: identity_keys([], [], [value]),
+}
 
 
 def with_identifiers(existing: Candidate, incoming: Candidate, foreign: set[str]) -> Candidate:
@@ -74,26 +91,31 @@ def with_identifiers(existing: Candidate, incoming: Candidate, foreign: set[str]
     Identifiers whose key another candidate holds (`foreign`) are left out: they are that
     person's, and a merge is the way to join the two.
     """
-
-    def free(values: list[str], key_of: Callable[[str], list[str]]) -> list[str]:
-        return [value for value in values if not foreign.intersection(key_of(value))]
-
     return existing.model_copy(
         update={
-            "emails": unique_in_order(
-                [*existing.emails, *free(incoming.emails, lambda v: identity_keys([v]))]
-            ),
-            "phones": unique_in_order(
-                [*existing.phones, *free(incoming.phones, lambda v: identity_keys([], [v]))]
-            ),
-            "profile_urls": unique_in_order(
+            name: unique_in_order(
                 [
-                    *existing.profile_urls,
-                    *free(incoming.profile_urls, lambda v: identity_keys([], [], [v])),
+                    *getattr(existing, name),
+                    *(
+                        value
+                        for value in getattr(incoming, name)
+                        if not foreign.intersection(key_of(value))
+                    ),
                 ]
-            ),
+            )
+            for name, key_of in IDENTIFIER_KEYS.items()
         }
     )
+
+
+def _held_by_others(candidate: Candidate, foreign: set[str]) -> list[str]:
+    """The emails, phones and profile URLs of `candidate` whose key is among `foreign`."""
+    return [
+        value
+        for name, key_of in IDENTIFIER_KEYS.items()
+        for value in getattr(candidate, name)
+        if foreign.intersection(key_of(value))
+    ]
 
 
 @dataclass(frozen=True)
@@ -141,13 +163,38 @@ class CandidateWriter:
         existing = await self.candidates.get(existing_id, session=session)
         if existing is None:
             raise IdentityTakenError(existing_id)
-        matched_on = unique_in_order([key_kind(k) for k in keys if holders.get(k) == existing_id])
+        matched = {key for key in keys if holders.get(key) == existing_id}
+        if someone_else_on_a_shared_phone(
+            {key_kind(key) for key in matched},
+            candidate.emails,
+            existing.emails,
+            (candidate.first_name, candidate.last_name),
+            (existing.first_name, existing.last_name),
+        ):
+            shared = {key for key in holders if key_kind(key) == PHONE_KEY}
+            return await self._apart_from_shared_phones(candidate, shared, session=session)
+        matched_on = unique_in_order([key_kind(k) for k in keys if k in matched])
         foreign = {key for key, holder in holders.items() if holder != existing_id}
         extended = with_identifiers(existing, candidate, foreign)
+        left_out = _held_by_others(candidate, foreign)
         if extended != existing:
             extended = extended.model_copy(update={"updated_at": utc_now()})
             await self.store_change(extended, previous=existing, session=session)
-        return Upserted(extended, created=False, matched_on=matched_on)
+        return Upserted(extended, created=False, matched_on=matched_on, left_out=left_out)
+
+    async def _apart_from_shared_phones(
+        self, candidate: Candidate, shared: set[str], *, session: Session
+    ) -> Upserted:
+        """A person found by a phone number alone who is someone else sharing it (a family's,
+        an office's switchboard: `someone_else_on_a_shared_phone`) is stored as a record of
+        their own without the numbers others hold; those stay their holders'."""
+        phones = [
+            phone
+            for phone in candidate.phones
+            if not shared.intersection(identity_keys([], [phone]))
+        ]
+        result = await self.upsert(candidate.model_copy(update={"phones": phones}), session=session)
+        return replace(result, left_out=[*_held_by_others(candidate, shared), *result.left_out])
 
     async def add(self, candidate: Candidate, *, session: Session) -> None:
         """`create` within the caller's transaction."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -76,6 +77,9 @@ ENROLMENT_HELPERS: dict[str, object] = {
     "action_label": sequence_rules.action_label,
     "step_problem_lines": sequence_rules.step_problem_lines,
 }
+
+# A create names a few identifiers another record holds; a longer address is not ours.
+LEFT_OUT_NAMED = 10
 
 
 def _form_text(value: object) -> str:
@@ -228,7 +232,11 @@ async def create_candidate(request: Request, viewer: CurrentViewer, state: Conta
     if created.get("created") is False:
         context = _form_context(typed, definitions, mode="new", on_file=created)
         return _form_problem(request, state, viewer, context)
-    return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{created['id']}")
+    # A number someone else holds too (a family's, an office's) stays theirs: the page says
+    # whose (`left_out`).
+    left_out = urlencode([("left_out", value) for value in created.get("identifiers_left_out", [])])
+    target = f"{CONSOLE_PREFIX}/candidates/{created['id']}"
+    return _redirect(request, f"{target}?{left_out}" if left_out else target)
 
 
 @router.get("/merges/{merge_id}")
@@ -293,6 +301,10 @@ async def candidate_profile(
     panel holds nothing else up."""
     directory = CandidateDirectory(state.gateway, _memo(state, viewer))
     profile = await directory.profile(viewer.caller, candidate_id)
+    # After a create that left out identifiers another record holds: each named with the
+    # record that holds it as read now, so a crafted address names nobody who does not.
+    left_out = request.query_params.getlist("left_out")[:LEFT_OUT_NAMED]
+    held_elsewhere = await directory.holders(viewer.caller, left_out, but=candidate_id)
     return render(
         request,
         state.templates,
@@ -305,6 +317,7 @@ async def candidate_profile(
             # After "Record consent" (the page is reloaded): the template says so for "consent"
             # alone, so a crafted address can make it say nothing else.
             "done": request.query_params.get("done"),
+            "held_elsewhere": held_elsewhere,
             **CONSENT_CHOICES,
         },
         viewer=viewer,

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
+from crm_console.adapters.gateway_api import (
+    ApiProblem,
+    Caller,
+    Download,
+    GatewayApi,
+    SignedOut,
+)
 from crm_console.application.parts import Part, items, part
 from crm_console.application.session_memo import Memo
 from crm_console.domain.candidates import CandidateFilters
@@ -314,6 +320,35 @@ class CandidateDirectory:
         """One candidate."""
         found: dict[str, Any] = await self._api.get(caller, f"{API}/candidates/{candidate_id}")
         return found
+
+    async def holders(
+        self, caller: Caller, identifiers: list[str], but: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Each e-mail or phone number of `identifiers` with the record holding it, if that is
+        a record other than `but` (profile links cannot be looked up, so none is named)."""
+
+        async def holder(identifier: str) -> dict[str, Any] | None:
+            kind = "email" if "@" in identifier else "phone"
+            try:
+                page = await self._api.get(
+                    caller, f"{API}/candidates", params={kind: identifier, "limit": 1}
+                )
+            except SignedOut:
+                raise
+            except ApiProblem:
+                return None  # not an address or a number the lookup reads: nothing to name
+            found = items(page)
+            return found[0] if found and found[0].get("id") != but else None
+
+        looked_up = [
+            identifier for identifier in identifiers if "@" in identifier or "/" not in identifier
+        ]
+        found = await asyncio.gather(*(holder(identifier) for identifier in looked_up))
+        return [
+            (identifier, record)
+            for identifier, record in zip(looked_up, found, strict=True)
+            if record is not None
+        ]
 
     async def candidate_as_read(
         self, caller: Caller, candidate_id: str
