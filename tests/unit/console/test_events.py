@@ -13,12 +13,12 @@ from crm_console.domain.events import (
     attendance,
     code_of,
     door_matches,
-    early_door,
     event_form,
     event_question_rows,
     event_session_rows,
     form_values,
     may_cancel,
+    off_day_door,
     readmission_note,
     registration_closed_note,
     registration_path,
@@ -1033,12 +1033,50 @@ async def test_an_early_door_says_so_and_asks_before_each_check_in(console: Cons
     assert "hx-confirm" not in page.text
 
 
-def test_the_door_is_early_until_the_events_day_begins_in_its_zone() -> None:
+def test_the_door_is_off_day_before_the_events_first_day_and_after_its_last_in_its_zone() -> None:
     event = {"starts_at": "2026-12-20T17:00:00+00:00", "time_zone": "Pacific/Auckland"}
     # 21 December in Auckland (UTC+13): the door opens when 21 December begins there.
-    assert early_door(event, datetime(2026, 12, 20, 10, 59, tzinfo=UTC)) == "2026-12-21"
-    assert early_door(event, datetime(2026, 12, 20, 11, 0, tzinfo=UTC)) is None
-    assert early_door({"starts_at": "not a time"}, datetime.now(UTC)) is None
+    early = off_day_door(event, datetime(2026, 12, 20, 10, 59, tzinfo=UTC))
+    assert early is not None
+    assert (early.day, early.early, early.question) == (
+        "2026-12-21",
+        True,
+        "The event's day is 2026-12-21:",
+    )
+    assert off_day_door(event, datetime(2026, 12, 20, 11, 0, tzinfo=UTC)) is None
+    # Its day ends at midnight in Auckland: from then on the door is late.
+    assert off_day_door(event, datetime(2026, 12, 21, 10, 59, tzinfo=UTC)) is None
+    late = off_day_door(event, datetime(2026, 12, 21, 11, 0, tzinfo=UTC))
+    assert late is not None
+    assert (late.day, late.early, late.question) == (
+        "2026-12-21",
+        False,
+        "The event ended on 2026-12-21:",
+    )
+    # A fair over three days is on its days until the last one ends.
+    fair = event | {"ends_at": "2026-12-22T20:00:00+00:00"}
+    assert off_day_door(fair, datetime(2026, 12, 22, 10, 0, tzinfo=UTC)) is None
+    assert off_day_door({"starts_at": "not a time"}, datetime.now(UTC)) is None
+
+
+async def test_a_door_after_the_event_says_so_and_asks_before_each_check_in(
+    console: Console,
+) -> None:
+    """Weeks later a check-in still records attendance (a no-show becomes an attendee): the
+    door says the event is over and asks before each one."""
+    client, api = console
+    past = EVENT | {"starts_at": "2026-10-01T17:00:00Z", "time_zone": "Europe/Zurich"}
+    api.answer("GET", "/api/v1/events/ev1", body=past)
+    api.answer_pages("/api/v1/events/ev1/registrations", [REGISTRATIONS[1]])
+    page = await client.get("/console/events/ev1/check-in", headers=gateway_headers(ALICE))
+    assert 'data-testid="door-late"' in page.text
+    assert "The event ended on 2026-10-01 (Europe/Zurich)" in page.text
+    found = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "a1b2c3d4"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert "The event ended on 2026-10-01: check Ada in now all the same?" in found.text
 
 
 async def test_cancelling_twice_shows_the_apis_reason_by_the_button(console: Console) -> None:

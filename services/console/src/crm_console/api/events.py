@@ -46,12 +46,12 @@ from crm_console.domain.events import (
     REGISTRANT_TOKEN,
     EventForm,
     code_of,
-    early_door,
     event_form,
     event_question_rows,
     event_session_rows,
     form_values,
     may_cancel,
+    off_day_door,
     registrant_page_path,
     registration_answers,
     registration_closed_note,
@@ -346,12 +346,12 @@ async def check_in_page(
     desk = EventDesk(state.gateway)
     if is_htmx(request):
         matches = await desk.door(viewer.caller, event_id, q)
-        zone, early = await desk.door_clock(viewer.caller, event_id) if matches else ("UTC", None)
+        zone, off_day = await desk.door_clock(viewer.caller, event_id) if matches else ("UTC", None)
         return render(
             request,
             state.templates,
             "events/door_matches.html",
-            {"matches": matches, "q": q, "event_id": event_id, "zone": zone, "early": early},
+            {"matches": matches, "q": q, "event_id": event_id, "zone": zone, "off_day": off_day},
             viewer=viewer,
         )
     event = await desk.event(viewer.caller, event_id)
@@ -367,7 +367,7 @@ async def check_in_page(
             "event_id": event_id,
             "values": {},
             "errors": {},
-            "early": early_door(event, datetime.now(UTC)),
+            "off_day": off_day_door(event, datetime.now(UTC)),
         },
         viewer=viewer,
     )
@@ -472,8 +472,8 @@ async def walk_in(
     else:
         context["added"] = said
         status_code = 201 if created else 200
-    # The form comes back for the next person: still asking first while the door is early.
-    context["early"] = (await desk.door_clock(viewer.caller, event_id))[1]
+    # The form comes back for the next person: still asking first on another day.
+    context["off_day"] = (await desk.door_clock(viewer.caller, event_id))[1]
     return render(
         request,
         state.templates,

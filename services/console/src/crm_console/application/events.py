@@ -12,11 +12,12 @@ from crm_console.adapters.gateway_api import ApiProblem, Caller, Download, Gatew
 from crm_console.application.parts import Part, items, part
 from crm_console.domain.events import (
     Attendance,
+    OffDayDoor,
     attendance,
     door_matches,
-    early_door,
     has_started,
     mail_outcomes,
+    off_day_door,
     readmission_note,
     readmitted_outcome,
     took_a_seat,
@@ -178,16 +179,17 @@ class EventDesk:
         event cannot be read just now: the check-in itself is done."""
         return (await self.door_clock(caller, event_id))[0]
 
-    async def door_clock(self, caller: Caller, event_id: str) -> tuple[str, str | None]:
-        """The event's time zone (as `time_zone`) and, while the door is early, the event's day
-        (`early_door`; None when the event cannot be read just now)."""
+    async def door_clock(self, caller: Caller, event_id: str) -> tuple[str, OffDayDoor | None]:
+        """The event's time zone (as `time_zone`) and, while the door is open on another day
+        than the event's, that day (`off_day_door`; None when the event cannot be read just
+        now)."""
         try:
             event = await self.event(caller, event_id)
         except SignedOut:
             raise
         except ApiProblem:
             return "UTC", None
-        return str(event.get("time_zone") or "UTC"), early_door(event, datetime.now(UTC))
+        return str(event.get("time_zone") or "UTC"), off_day_door(event, datetime.now(UTC))
 
     async def check_in(self, caller: Caller, event_id: str, registration_id: str) -> dict[str, Any]:
         attended: dict[str, Any] = await self._api.send(

@@ -329,16 +329,42 @@ def has_started(event: Mapping[str, Any], now: datetime) -> bool:
     return starts_at <= now
 
 
-def early_door(event: Mapping[str, Any], now: datetime) -> str | None:
-    """The event's day in its zone ("2026-12-20") while the door is early, before that day
-    begins there (a check-in then still counts as attendance, and an offline door's upload of
-    one is refused); None from that day on, or when the start cannot be read."""
+@dataclass(frozen=True)
+class OffDayDoor:
+    """A door open on another day than the event's (in its zone): `early`, before its first
+    day begins (an offline door's upload of a check-in then is refused), or after its last
+    day ended. A check-in then still counts as attendance (a late one turns a no-show into an
+    attendee), so the door asks first."""
+
+    day: str
+    early: bool
+
+    @property
+    def question(self) -> str:
+        """How the door's question before a check-in begins."""
+        return (
+            f"The event's day is {self.day}:" if self.early else f"The event ended on {self.day}:"
+        )
+
+
+def off_day_door(event: Mapping[str, Any], now: datetime) -> OffDayDoor | None:
+    """The event's first day (before it begins in the event's zone) or last day (after it
+    ended there) while the door is open on another day; None on the event's days, or when
+    its times cannot be read."""
     starts_at = _instant(event.get("starts_at"))
     if starts_at is None or starts_at.tzinfo is None:
         return None
+    ends_at = _instant(event.get("ends_at"))
+    if ends_at is None or ends_at.tzinfo is None:
+        ends_at = starts_at
     zone = _zone_of(event)
-    day = starts_at.astimezone(zone).date()
-    return day.isoformat() if now.astimezone(zone).date() < day else None
+    today = now.astimezone(zone).date()
+    first_day, last_day = starts_at.astimezone(zone).date(), ends_at.astimezone(zone).date()
+    if today < first_day:
+        return OffDayDoor(first_day.isoformat(), early=True)
+    if today > last_day:
+        return OffDayDoor(last_day.isoformat(), early=False)
+    return None
 
 
 def registration_closed_note(event: Mapping[str, Any], now: datetime) -> str:
