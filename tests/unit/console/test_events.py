@@ -959,6 +959,8 @@ async def test_a_draft_offers_publishing_and_the_apis_refusal_shows_by_it(
     assert 'data-testid="publish-event"' in page.text
     assert "Mark completed" not in page.text
     assert "opens once you publish it" in page.text
+    assert 'data-testid="draft-started"' not in page.text
+    assert "publish it all the same" not in page.text
     api.answer(
         "POST",
         "/api/v1/events/ev1/publish",
@@ -970,6 +972,20 @@ async def test_a_draft_offers_publishing_and_the_apis_refusal_shows_by_it(
     )
     assert refused.status_code == 409
     assert "the event is published" in refused.text
+
+
+async def test_a_draft_whose_start_has_passed_says_so_and_asks_before_publishing(
+    console: Console,
+) -> None:
+    """A mistyped year publishes an event nobody can register for: the page says so."""
+    client, api = console
+    past = EVENT | {"status": "draft", "starts_at": "2026-01-15T17:00:00Z"}
+    api.answer("GET", "/api/v1/events/ev1", body=past)
+    api.answer_pages("/api/v1/events/ev1/registrations", [])
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert 'data-testid="draft-started"' in page.text
+    assert 'href="/console/events/ev1/edit">change it</a>' in page.text
+    assert "has started already: publish it all the same?" in page.text
 
 
 async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) -> None:
