@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import PageWatch, assert_accessible, screenshot
-from playwright.sync_api import Page, expect
+from browser import DESKTOP, PageWatch, assert_accessible, screenshot
+from playwright.sync_api import Browser, Page, expect
 
 from crm_devstack.keycloak import DEMO_USERS
 from e2e.conftest import ProcessStack
@@ -173,6 +173,35 @@ def test_a_merged_away_record_says_so_and_links_the_kept_one(
     page.get_by_test_id("merged-into").click()
     expect(page.get_by_role("heading", name=f"Rana {surname}", exact=True)).to_be_visible()
     watch.assert_clean()
+
+
+def test_a_note_is_added_without_script(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch], browser: Browser
+) -> None:
+    """A form posted by a browser without script reaches the console (no header carries the
+    CSRF token: the page's own origin vouches for it, docs/security.md), and the console's 303
+    back to the panel's page reaches the browser through the gateway."""
+    page, _ = watched_page
+    gateway = process_stack.gateway_url
+    surname = unique("Ørsted").replace("_", "")
+    zoe = api_call(gateway, "POST", "/candidates", person(surname, "Zoë"))
+    sign_in(page, gateway, "rita.recruiter")
+    plain = browser.new_context(
+        viewport=DESKTOP,  # type: ignore[arg-type]
+        java_script_enabled=False,
+        storage_state=page.context.storage_state(),
+    )
+    try:
+        no_script = plain.new_page()
+        no_script.goto(f"{gateway}/console/candidates/{zoe['id']}/panels/notes")
+        no_script.get_by_label("New note").fill("Rappelée 📞, disponible en mars")
+        with no_script.expect_navigation():
+            no_script.get_by_role("button", name="Add note").click()
+        # Redirected back to the panel's page (303), the note in it.
+        expect(no_script).to_have_url(re.compile(r"/panels/notes$"))
+        expect(no_script.get_by_test_id("notes")).to_contain_text("Rappelée 📞, disponible en mars")
+    finally:
+        plain.close()
 
 
 def test_a_viewer_is_kept_from_the_composer_and_signs_out_to_the_console(

@@ -2,8 +2,10 @@
 
 Pages are where a browser runs what a response says, so each gets a Content-Security-Policy
 (no inline script or style unless it carries the response's own nonce; no framing), `nosniff`,
-`Referrer-Policy: no-referrer` (a page's URL may hold a personal link token, which a referrer
-would hand to any site the page links to) and `Cache-Control: no-store` (a shared computer's
+`Referrer-Policy: same-origin` (a page's URL may hold a personal link token, which a referrer
+would hand to any site the page links to; `no-referrer` would also make a browser send
+`Origin: null` with a form posted to the page's own site, which then cannot tell it from
+another site's) and `Cache-Control: no-store` (a shared computer's
 cache must not keep someone's preferences). A page may set a stricter or a nonce-carrying
 policy itself; the middleware fills in only what the response lacks.
 """
@@ -27,7 +29,7 @@ PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base
 PAGE_HEADERS = {
     "Content-Security-Policy": PAGE_CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }

@@ -93,7 +93,7 @@ async def test_a_sign_up_is_confirmed_by_its_link_and_grants_consent(
         assert person["first_name"] in page.text
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert page.headers["x-content-type-options"] == "nosniff"
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert page.headers["cache-control"] == "no-store"
         assert await candidates_db["candidates"].find_one({"emails": address}) is None
         confirmed = await browser.post(url)

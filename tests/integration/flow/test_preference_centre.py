@@ -56,7 +56,7 @@ async def test_the_preference_centre_shows_and_changes_choices(
     assert "frame-ancestors 'none'" in policy
     assert "form-action 'self'" in policy
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["cache-control"] == "no-store"
 
     changed = await stack.gateway.post(

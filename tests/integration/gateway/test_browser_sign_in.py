@@ -198,7 +198,7 @@ def test_a_refused_browser_sign_in_is_a_page_and_an_api_client_keeps_the_problem
         assert page.status_code == 403
         assert page.headers["content-type"].startswith("text/html")
         assert page.headers["cache-control"] == "no-store"
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert "default-src 'none'" in page.headers["content-security-policy"]
         assert "set-cookie" not in page.headers
         assert "<h1>Sign-in refused: Forbidden</h1>" in page.text
@@ -250,6 +250,31 @@ def test_a_cookie_write_needs_the_csrf_token_and_its_own_origin(gateway: Gateway
     )
     assert allowed.status_code == 200, allowed.text
     assert len(gateway.forwarded) == 1
+
+
+def test_a_console_form_from_its_own_origin_needs_no_token(
+    mongodb_uri: str, provider: AuthorizationServer
+) -> None:
+    """A form posted without script sends no header: its own origin is what shows it is the
+    console's own page. The API's cookie writes still need the token."""
+    with gateway_for(mongodb_uri, provider, console_url="http://console.internal") as gateway:
+        gateway.client.base_url = httpx.URL(SITE)
+        sign_in(gateway)
+        note = {"body": "Zoë called back 📞"}
+        own = gateway.client.post(
+            "/console/candidates/c1/notes", data=note, headers={"Origin": SITE}
+        )
+        assert own.status_code == 200, own.text
+        assert gateway.forwarded[-1].url.path == "/console/candidates/c1/notes"
+        forwarded = len(gateway.forwarded)
+        refused = [
+            gateway.client.post("/console/candidates/c1/notes", data=note, headers=headers)
+            for headers in ({}, {"Origin": "https://evil.example"}, {"Origin": "null"})
+        ]
+        assert [r.status_code for r in refused] == [403, 403, 403]
+        api = gateway.client.post("/api/v1/candidates", json={}, headers={"Origin": SITE})
+        assert api.status_code == 403
+        assert len(gateway.forwarded) == forwarded
 
 
 def test_sign_out_ends_the_session_and_a_replayed_cookie_is_a_401(

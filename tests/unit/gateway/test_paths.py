@@ -140,6 +140,18 @@ def test_a_location_on_a_service_becomes_public_or_is_dropped(
     assert public_location(location, INTERNAL, None) == expected_public
 
 
+def test_a_console_pages_redirect_to_another_of_its_pages_is_kept_as_it_is() -> None:
+    """A form posted without script is sent on with a 303 to a console page: dropping its
+    `Location` left the browser on an empty page."""
+    pages = ("/console/",)
+    kept = "/console/candidates/c1/panels/notes?done=1"
+    assert public_location(kept, INTERNAL, None, pages) == kept
+    assert public_location(kept, INTERNAL, None) is None
+    assert public_location("http://c:1/console/candidates", INTERNAL, None, pages) is None
+    assert public_location("/consoles/x", INTERNAL, None, pages) is None
+    assert public_location("/metrics", INTERNAL, None, pages) is None
+
+
 def test_a_published_operation_carries_the_permission_its_service_declares() -> None:
     document = {
         "paths": {

@@ -305,4 +305,4 @@ async def test_the_docs_page_allows_only_its_own_inline_script_by_a_fresh_nonce(
     assert "frame-ancestors 'none'" in policy
     assert second.headers["content-security-policy"] != policy
     assert first.headers["x-content-type-options"] == "nosniff"
-    assert first.headers["referrer-policy"] == "no-referrer"
+    assert first.headers["referrer-policy"] == "same-origin"

@@ -156,5 +156,5 @@ async def test_a_page_that_names_its_framing_sites_gets_no_x_frame_options_deny(
     )
     assert "x-frame-options" not in embedded.headers
     assert embedded.headers["x-content-type-options"] == "nosniff"
-    assert embedded.headers["referrer-policy"] == "no-referrer"
+    assert embedded.headers["referrer-policy"] == "same-origin"
     assert closed_page.headers["x-frame-options"] == "DENY"

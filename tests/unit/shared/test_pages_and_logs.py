@@ -72,7 +72,7 @@ async def test_every_html_page_gets_the_page_headers_and_json_only_nosniff() -> 
     assert "frame-ancestors 'none'" in policy
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["cache-control"] == "no-store"
     assert data.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in data.headers

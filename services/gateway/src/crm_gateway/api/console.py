@@ -148,7 +148,7 @@ async def console_page(path: str, request: Request, state: Container) -> Respons
         raise
     writes = request.method.upper() not in SAFE_METHODS
     if writes:
-        check_csrf(request, state, current.session.csrf_token)
+        check_csrf(request, state, current.session.csrf_token, own_pages_post=True)
     return await _forward_to_console(
         request,
         state,
@@ -189,6 +189,8 @@ async def _forward_to_console(
             max_bytes=max_bytes,
             stream=stream,
             extra_headers=extra_headers,
+            # A form posted without script is sent on to a console page (303).
+            public_paths=(f"{CONSOLE_PREFIX}/",),
         )
     except ProblemError as failed:
         if failed.status < 500:

@@ -28,6 +28,7 @@ from crm_gateway.domain.sessions import (
     CSRF_HEADER,
     SAFE_METHODS,
     SESSION_COOKIE,
+    is_own_origin,
     origin_allowed,
     same_secret,
 )
@@ -139,16 +140,23 @@ async def session_of(request: Request, sign_in: BrowserSignIn) -> CurrentSession
         ) from None
 
 
-def check_csrf(request: Request, state: GatewayContainer, expected: str) -> None:
+def check_csrf(
+    request: Request, state: GatewayContainer, expected: str, *, own_pages_post: bool = False
+) -> None:
     """A 403 problem unless a cookie-authenticated write carries the session's CSRF token
     (`X-CSRF-Token`, from `GET /auth/session`) and comes from the gateway's own origin or an
-    allowed one: another site can make the browser send the cookie, but can read neither."""
-    if not origin_allowed(
-        request.headers.get("origin"), own_url(request, state), state.cors_origins
-    ):
+    allowed one: another site can make the browser send the cookie, but can read neither.
+    With `own_pages_post` (the console's pages), a write whose `Origin` is the gateway's own
+    needs no token: a form posted without script cannot send a header, and no other site's
+    page can send that `Origin`."""
+    origin = request.headers.get("origin")
+    own = own_url(request, state)
+    if not origin_allowed(origin, own, state.cors_origins):
         raise ProblemError(
             403, "this origin may not write with the session cookie", problem_type="csrf"
         )
+    if own_pages_post and is_own_origin(origin, own):
+        return
     if not same_secret(request.headers.get(CSRF_HEADER), expected):
         raise ProblemError(
             403,

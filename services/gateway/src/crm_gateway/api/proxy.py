@@ -221,6 +221,7 @@ async def forward(
     api: bool = False,
     timeout: float | None = None,
     extra_headers: dict[str, str] | None = None,
+    public_paths: tuple[str, ...] = (),
 ) -> Response:
     """Forwards the request to the path `segments` (each percent-encoded) of the service at
     `base_url`, with an internal token for `service` when the caller is authenticated.
@@ -229,7 +230,8 @@ async def forward(
     request (a file upload) is passed on as it arrives instead of being buffered. `api` says the
     caller called the authenticated API, where the service's own paths are published. `timeout`
     replaces the upstream client's own. `extra_headers` (lower-case names) replace whatever the
-    caller sent under the same names; an empty value removes the caller's.
+    caller sent under the same names; an empty value removes the caller's. A `Location` under
+    one of `public_paths` is passed on as it is (`public_location`).
     """
     content: bytes | AsyncIterator[bytes]
     if body is not None:
@@ -267,7 +269,10 @@ async def forward(
     }
     if "location" in response_headers:
         location = public_location(
-            response_headers.pop("location"), state.internal_hosts, state.routes if api else None
+            response_headers.pop("location"),
+            state.internal_hosts,
+            state.routes if api else None,
+            public_paths,
         )
         if location is not None:
             response_headers["location"] = location

@@ -180,13 +180,18 @@ class ServiceOperations:
 
 
 def public_location(
-    location: str, internal_hosts: frozenset[str], routes: dict[str, Route] | None
+    location: str,
+    internal_hosts: frozenset[str],
+    routes: dict[str, Route] | None,
+    public_paths: tuple[str, ...] = (),
 ) -> str | None:
     """What a service's `Location` header becomes for the caller, or None to drop it.
 
     A location on a service (a path, or a URL whose `host[:port]` is a service's) becomes the
     public API path when `routes` route it, and is dropped otherwise: an internal address never
-    reaches the caller. A web address elsewhere (a tracked link's destination) is kept.
+    reaches the caller. A path under one of `public_paths` (the console's pages, which the
+    gateway serves at the console's own paths) is kept as it is. A web address elsewhere (a
+    tracked link's destination) is kept.
     """
     try:
         parts = urlsplit(location)
@@ -197,6 +202,8 @@ def public_location(
     if parts.scheme and not parts.netloc:
         return None  # `mailto:`, `javascript:` and the like: no redirect of ours
     path = parts.path
+    if not parts.netloc and path.startswith(public_paths):
+        return location
     if routes is None or not path.startswith("/") or route_for(routes, path) is None:
         return None
     return PUBLIC_API_PREFIX + path + (f"?{parts.query}" if parts.query else "")

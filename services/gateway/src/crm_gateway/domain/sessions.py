@@ -180,6 +180,12 @@ def needs_touch(session: BrowserSession, now: datetime, policy: SessionPolicy) -
     return now - session.last_seen_at >= every
 
 
+def is_own_origin(origin: str | None, own_origin: str) -> bool:
+    """Whether a request's `Origin` is present and the gateway's own (a page of its own sent
+    it: browsers set it, and no page of another site can claim it)."""
+    return origin is not None and origin.rstrip("/").lower() == own_origin.rstrip("/").lower()
+
+
 def origin_allowed(origin: str | None, own_origin: str, allowed: frozenset[str]) -> bool:
     """Whether a cookie-authenticated write's `Origin` is the gateway's own or an allowed one.
     Browsers send `Origin` on every cross-origin and same-origin POST; a request without one
