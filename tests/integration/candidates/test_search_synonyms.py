@@ -24,6 +24,7 @@ from crm_candidates.repositories.candidates import (
 )
 from crm_candidates.repositories.collections import CANDIDATES_COLLECTION
 from crm_candidates.repositories.indexes import ensure_indexes
+from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import Database
@@ -87,6 +88,7 @@ def queries(database: Database, tenant_id: str) -> CandidateQueries:
         CandidateRepository(database, tenant_id, key_ends=KeyEnds()),
         ProfileRulesRepository(database, tenant_id),
         TimelineRepository(database, tenant_id),
+        PoolRepository(database, tenant_id),
     )
 
 

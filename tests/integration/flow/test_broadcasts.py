@@ -346,7 +346,9 @@ async def test_a_pool_stage_broadcast_reaches_only_that_stage(
         {
             "name": "Interviewers",
             "template_id": await template(gateway, acme),
-            "audience": {"type": "pool", "pool_id": pool_id, "stage": "interview"},
+            # Stages match ignoring case and spacing, as everywhere else: typed "Interview "
+            # in the composer, it reached nobody until 2026-12-06.
+            "audience": {"type": "pool", "pool_id": pool_id, "stage": "Interview "},
         },
     )
     done = await settled(gateway, acme, broadcast["id"], "completed")

@@ -91,6 +91,8 @@ async def test_each_filter_narrows_the_list_in_both_search_paths(stack: Stack) -
         ({"location": "BERLIN"}, {berlin}),
         ({"pool_id": pool_id}, {berlin, munich}),
         ({"pool_id": pool_id, "stage": "New"}, {munich}),
+        # Stages are matched ignoring case and spacing, as everywhere else.
+        ({"pool_id": pool_id, "stage": " new "}, {munich}),
         ({"segment_id": segment_id}, {munich}),
         ({"marketing_consent": "true"}, {berlin}),
         ({"marketing_consent": "false"}, {munich}),
@@ -112,3 +114,11 @@ async def test_each_filter_narrows_the_list_in_both_search_paths(stack: Stack) -
     assert lonely_stage.status_code == 422
     [needs_pool] = lonely_stage.json()["errors"]
     assert (needs_pool["field"], needs_pool["source"]) == ("stage", "query")
+    # A stage the pool does not have is named, not answered with nobody.
+    no_such_stage = await stack.gateway.get(
+        "/api/v1/candidates", params={"pool_id": pool_id, "stage": "Offer"}, headers=auth
+    )
+    assert no_such_stage.status_code == 422
+    [unknown] = no_such_stage.json()["errors"]
+    assert (unknown["field"], unknown["source"]) == ("stage", "query")
+    assert "New, Screen" in unknown["detail"]

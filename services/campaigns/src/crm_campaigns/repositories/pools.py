@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from crm_campaigns.domain.pool_stages import KnownPool, StageRename
+from crm_campaigns.domain.pool_stages import KnownPool, StageRename, stage_key
 from crm_campaigns.repositories.collections import (
     POOL_MEMBERS,
     POOL_STAGE_RENAMES,
@@ -74,11 +72,18 @@ class PoolMemberRepository:
         ]
 
     async def members(self, pool_id: str, stage: str | None) -> list[str]:
-        query: dict[str, Any] = {"pool_id": pool_id}
-        if stage is not None:
-            query["stage"] = stage
-        documents = await self._members.find(query, projection={"candidate_id": 1})
-        return [document["candidate_id"] for document in documents]
+        """The pool's members, or those at `stage`, matched as the candidates service matches
+        stages (ignoring case and spacing: `stage_key`); the pool's members are read whole for
+        that, once per broadcast."""
+        documents = await self._members.find(
+            {"pool_id": pool_id}, projection={"candidate_id": 1, "stage": 1}
+        )
+        wanted = None if stage is None else stage_key(stage)
+        return [
+            document["candidate_id"]
+            for document in documents
+            if wanted is None or stage_key(str(document.get("stage") or "")) == wanted
+        ]
 
 
 class KnownPoolRepository:

@@ -49,6 +49,7 @@ from crm_candidates.domain.models import (
     Segment,
     unique_in_order,
 )
+from crm_candidates.domain.pools import UnknownStageError
 from crm_candidates.domain.profile import (
     SkillVocabulary,
     normalise_phone,
@@ -390,7 +391,11 @@ async def list_candidates(
     ] = None,
     stage: Annotated[
         str | None,
-        Query(max_length=100, description="At this stage of the pool `pool_id` names."),
+        Query(
+            max_length=100,
+            description="At this stage of the pool `pool_id` names (matched ignoring case and "
+            "spacing; a stage the pool does not have is a 422).",
+        ),
     ] = None,
     segment_id: Annotated[
         str | None, Query(max_length=64, description="Is a member of this segment now.")
@@ -421,6 +426,13 @@ async def list_candidates(
             [FieldError.query("stage", "needs pool_id")],
             "a stage is searched within a pool: give pool_id too",
         )
+    if stage is not None and pool_id is not None:
+        try:
+            stage = await candidates.pool_stage(pool_id, stage)
+        except UnknownStageError as unknown:
+            raise validation_problem(
+                [FieldError.query("stage", str(unknown))], str(unknown)
+            ) from None
     text = q or ""
     keys = await _lookup_keys(email, phone, text, candidates)
     words = " ".join(word for word in text.split() if "@" not in word)

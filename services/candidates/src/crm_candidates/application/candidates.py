@@ -28,6 +28,7 @@ from crm_candidates.domain.models import (
     TimelineEntry,
     unique_in_order,
 )
+from crm_candidates.domain.pools import resolve_stage
 from crm_candidates.domain.profile import (
     ProfileRules,
     SkillVocabulary,
@@ -57,6 +58,7 @@ from crm_candidates.repositories.candidates import (
     CandidateRepository,
     candidate_identity_keys,
 )
+from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_candidates.repositories.timeline import TimelineRepository
@@ -691,10 +693,18 @@ class CandidateQueries:
     candidates: CandidateRepository
     profile_rules: ProfileRulesRepository
     timeline: TimelineRepository
+    pools: PoolRepository
 
     async def get(self, candidate_id: str) -> Candidate | None:
         """One candidate (a merged record names its survivor)."""
         return await self.candidates.get(candidate_id)
+
+    async def pool_stage(self, pool_id: str, stage: str) -> str:
+        """The stage of the pool `stage` names, as stored (matched ignoring case and spacing,
+        as everywhere else); `UnknownStageError` if the pool has no such stage, `stage` as
+        given for a pool the tenant does not have (which finds nobody)."""
+        pool = await self.pools.get(pool_id)
+        return stage if pool is None else resolve_stage(pool, stage)
 
     async def default_phone_region(self) -> str:
         """The region national phone numbers are read in."""

@@ -102,6 +102,7 @@ class TenantUseCases:
             self._candidates,
             self._profile_rules,
             TimelineRepository(self.container.database, self.tenant_id),
+            self._pools,
         )
 
     def segment_definitions(self) -> SegmentDefinitions:
