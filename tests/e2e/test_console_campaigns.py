@@ -138,9 +138,12 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     expect(page.get_by_label("Preview for").locator("option")).to_have_count(1)
     expect(page.get_by_test_id("preview-subject")).to_have_text("Hello José", timeout=SLOW)
     expect(frame.locator("body")).to_contain_text("How is Núñez SL?", timeout=SLOW)
-    page.get_by_role("button", name="Save template").click()
+    # A double click saves once: the second submit waits for nothing (console.js).
+    page.get_by_role("button", name="Save template").dblclick()
     expect(page.get_by_text("Saved (version 1).")).to_be_visible(timeout=SLOW)
     expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
+    saved = [t for t in api_call(gateway, "GET", "/templates") if t["name"] == name]
+    assert len(saved) == 1, saved
     # The saved template's page previews it again, for the first candidate offered.
     expect(page.frame_locator("iframe.mail-preview").locator("body")).to_contain_text(
         "How is", timeout=SLOW
@@ -184,9 +187,11 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     screenshot(page, "sequence-builder")
     page.locator("#steps > li").nth(2).get_by_role("button", name="Remove this step").click()
     expect(page.locator("#steps > li")).to_have_count(2, timeout=SLOW)
-    page.get_by_role("button", name="Create sequence").click()
+    page.get_by_role("button", name="Create sequence").dblclick()
 
     expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
+    created = [q for q in api_call(gateway, "GET", "/sequences") if q["name"] == name]
+    assert len(created) == 1, created
     expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
     page.get_by_label("Find candidates").fill(ada_name)
     page.get_by_label(re.compile(f"Ada {ada_name}")).check()

@@ -12,6 +12,28 @@
     event.detail.headers["X-CSRF-Token"] = csrfToken();
   });
 
+  // A form is not sent again while its answer is awaited: htmx queues a second submit of a
+  // form whose first is in flight and sends it once the first is answered, so a double click
+  // on "Create" made two records. Only a submit marks the form, so a count or preview the
+  // form asks for as it is typed in never holds up its Save.
+  var sending = new WeakSet();
+  document.addEventListener("submit", function (event) {
+    if (sending.has(event.target)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var config = event.detail.requestConfig;
+    var trigger = config && config.triggeringEvent;
+    if (trigger && trigger.type === "submit" && event.detail.elt.tagName === "FORM") {
+      sending.add(event.detail.elt);
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    sending.delete(event.detail.elt);
+  });
+
   // "Saved." is said once: a page opened with ?saved=... (after a save) drops it from its
   // address, so a reload or a bookmark shows the page, not the save again.
   (function forgetSaved() {
