@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 # Letters that carry no combining mark to drop, spelled as they are without the keyboard for
 # them: a recruiter types `lukasiewicz` for Łukasiewicz, `sorensen` for Sørensen.
@@ -38,3 +39,23 @@ def without_apostrophes(text: str) -> str:
 def umlauts_spelt_out(text: str) -> str:
     """The text with German umlauts written as two letters: `Müller` -> `Mueller`."""
     return unicodedata.normalize("NFC", text).translate(_UMLAUTS_SPELT_OUT)
+
+
+def _how_well_written(text: str) -> tuple[int, bool, int]:
+    """Diacritics kept, mixed rather than single case, and capitalised words: more is better."""
+    accented = sum(1 for c in unicodedata.normalize("NFKD", text) if unicodedata.combining(c))
+    accented += sum(1 for c in text if c in "ßæøœłđþÆØŒŁĐÞ")
+    mixed_case = text != text.lower() and text != text.upper()
+    capitalised = sum(1 for word in text.split() if word[:1].isupper())
+    return accented, mixed_case, capitalised
+
+
+def better_written(ours: Any, theirs: Any) -> bool:
+    """Whether `theirs` is the same text as `ours` (`fold`ed alike) better written: with its
+    diacritics ("Zoë" over "Zoe", "Groß" over "Gross") or its capitals ("Ada Lovelace" over
+    "ada lovelace"), as a spreadsheet export often flattens names. A merge prefers it."""
+    if not isinstance(ours, str) or not isinstance(theirs, str) or ours == theirs:
+        return False
+    if fold(ours) != fold(theirs):
+        return False
+    return _how_well_written(theirs) > _how_well_written(ours)

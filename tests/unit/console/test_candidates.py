@@ -769,6 +769,10 @@ def test_the_merge_proposes_the_apis_defaults_and_sends_only_possible_choices() 
     assert default_choice("skills", ["a"], ["b"]) == "union"
     assert default_choice("location", None, "Paris") == "merged"
     assert default_choice("location", "Berlin", "Paris") == "survivor"
+    # The same name better written on the other record is proposed, as the API would keep it.
+    assert default_choice("first_name", "Zoe", "Zoë") == "merged"
+    assert default_choice("last_name", "Ørsted", "Orsted") == "survivor"
+    assert default_choice("last_name", "lovelace", "Lovelace") == "merged"
     rows = {
         row.field: row
         for row in merge_rows(

@@ -13,12 +13,11 @@ values a record itself received in an earlier merge keep their earlier origin.
 from __future__ import annotations
 
 import json
-import unicodedata
 from enum import StrEnum
 from typing import Any, get_origin
 
 from crm_candidates.domain.models import RECORD_FIELDS, Candidate
-from crm_shared.text import fold
+from crm_shared.text import better_written
 
 # Pool placements are kept by the pool commands from their own memberships: the survivor keeps
 # its own (the merged record's memberships are listed on the merge, not moved).
@@ -81,29 +80,6 @@ def _origin(record: Candidate, field: str, value: Any) -> dict[str, Any]:
 
 def _origins(record: Candidate, field: str, values: list[Any]) -> list[dict[str, Any]]:
     return [_origin(record, field, value) for value in values]
-
-
-def _folded(text: str) -> str:
-    """The text without diacritics, case or extra blanks: what two spellings share."""
-    return fold(text)
-
-
-def _how_well_written(text: str) -> tuple[int, bool, int]:
-    """Diacritics kept, mixed rather than single case, and capitalised words: more is better."""
-    accented = sum(1 for c in unicodedata.normalize("NFKD", text) if unicodedata.combining(c))
-    accented += sum(1 for c in text if c in "ßæøœłđþÆØŒŁĐÞ")
-    mixed_case = text != text.lower() and text != text.upper()
-    capitalised = sum(1 for word in text.split() if word[:1].isupper())
-    return accented, mixed_case, capitalised
-
-
-def better_written(ours: Any, theirs: Any) -> bool:
-    """Whether `theirs` is the same text as `ours`, better written (see the module's doc)."""
-    if not isinstance(ours, str) or not isinstance(theirs, str) or ours == theirs:
-        return False
-    if _folded(ours) != _folded(theirs):
-        return False
-    return _how_well_written(theirs) > _how_well_written(ours)
 
 
 def merge_profiles(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_console.domain.profile import NOTHING, display_value, labelled_custom_fields
+from crm_shared.text import better_written
 
 # The fields a person compares, in the profile's order. List and dictionary fields can also be
 # united; the API refuses a union of anything else.
@@ -71,10 +72,13 @@ def _shown(field: str, value: Any, definitions: Sequence[Mapping[str, Any]]) -> 
 
 def default_choice(field: str, kept: Any, other: Any) -> str:
     """What the page proposes: lists united, otherwise the kept record's value unless it has
-    none (the API's own default, made visible)."""
+    none or the other holds the same text better written (`Zoë` over `Zoe`): the API's own
+    default, made visible."""
     if field in UNITABLE:
         return "union"
-    return "merged" if _empty(kept) and not _empty(other) else "survivor"
+    if _empty(kept) and not _empty(other):
+        return "merged"
+    return "merged" if better_written(kept, other) else "survivor"
 
 
 def merge_rows(
