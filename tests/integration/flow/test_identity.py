@@ -479,6 +479,8 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
         ({"survivor_id": "a", "merged_id": "a"}, "merged_id"),
         ({"survivor_id": "a", "merged_id": "b", "choices": {"salary": "merged"}}, "choices.salary"),
         ({"survivor_id": "a", "merged_id": "b", "choices": {"emails": "best"}}, "choices.emails"),
+        # Dropping an identifier would free its key (the merge could not be undone).
+        ({"survivor_id": "a", "merged_id": "b", "choices": {"phones": "merged"}}, "choices.phones"),
     ],
 )
 async def test_bad_merge_requests_are_422(stack: Stack, body: dict[str, Any], field: str) -> None:

@@ -783,6 +783,8 @@ def test_the_merge_proposes_the_apis_defaults_and_sends_only_possible_choices() 
     assert not rows["skills"].same
     assert rows["skills"].choices == ("survivor", "merged", "union")
     assert rows["first_name"].choices == ("survivor", "merged")
+    # Identifiers are both records' whatever is chosen: the API refuses to drop one.
+    assert rows["emails"].choices == ("union",)
     # Custom fields under their labels, in the tenant's order, as the profile shows them; a
     # key no definition names keeps its key.
     definitions = [
@@ -806,6 +808,7 @@ def test_the_merge_proposes_the_apis_defaults_and_sends_only_possible_choices() 
             "choice.location": "union",
             "choice.headline": "merged",
             "choice.id": "merged",
+            "choice.emails": "merged",
             "other": "x",
         }
     ) == {"skills": "union", "headline": "merged"}

@@ -52,6 +52,10 @@ class MergeChoiceError(ValueError):
         self.errors = errors
 
 
+# The identifiers a person is recognised by: both records' are always kept.
+IDENTIFIER_FIELDS = frozenset({"emails", "phones", "profile_urls"})
+
+
 def check_choices(choices: dict[str, FieldChoice]) -> None:
     """Raises `MergeChoiceError` for choices naming unknown fields or impossible unions."""
     errors: list[tuple[str, str]] = []
@@ -62,6 +66,16 @@ def check_choices(choices: dict[str, FieldChoice]) -> None:
             continue
         if choice is FieldChoice.UNION and name not in _COLLECTION_FIELDS:
             errors.append((f"choices.{name}", "only list and dictionary fields can be united"))
+        elif choice is not FieldChoice.UNION and name in IDENTIFIER_FIELDS:
+            # Dropping one would free its identity key: the address would find nobody, a new
+            # record could take it, and the merge could no longer be undone.
+            errors.append(
+                (
+                    f"choices.{name}",
+                    "a merge keeps the e-mail addresses, phone numbers and profile links of "
+                    "both records (union); remove one from the record after the merge",
+                )
+            )
     if errors:
         raise MergeChoiceError(errors)
 

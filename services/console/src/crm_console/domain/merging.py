@@ -37,6 +37,8 @@ UNITABLE = frozenset(
     {"emails", "phones", "skills", "tags", "desired_roles", "profile_urls", "custom_fields"}
 )
 CHOICES = ("survivor", "merged", "union")
+# The identifiers a person is recognised by: the API keeps both records' (union only).
+IDENTIFIERS = frozenset({"emails", "phones", "profile_urls"})
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,13 @@ def merge_rows(
                 kept=_shown(field, mine, definitions),
                 other=_shown(field, theirs, definitions),
                 same=_shown(field, mine, definitions) == _shown(field, theirs, definitions),
-                choices=CHOICES if field in UNITABLE else CHOICES[:2],
+                choices=(
+                    ("union",)
+                    if field in IDENTIFIERS
+                    else CHOICES
+                    if field in UNITABLE
+                    else CHOICES[:2]
+                ),
                 chosen=default_choice(field, mine, theirs),
             )
         )
@@ -111,6 +119,8 @@ def merge_choices(form: Mapping[str, str]) -> dict[str, str]:
     chosen: dict[str, str] = {}
     for field, _ in MERGE_FIELDS:
         value = form.get(f"choice.{field}")
+        if field in IDENTIFIERS:
+            continue  # always both records' (the API's default)
         if value in CHOICES and (value != "union" or field in UNITABLE):
             chosen[field] = value
     return chosen
