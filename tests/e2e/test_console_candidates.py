@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from browser import PageWatch, assert_accessible, screenshot
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, dev_headers, panels_loaded, sign_in
@@ -164,8 +164,18 @@ def test_a_recruiter_reads_a_profile_adds_a_note_merges_a_duplicate_and_undoes_i
     assert_accessible(page)
     screenshot(page, "candidate-merge-done")
 
+    # Undo asks first: a change made to the kept record since the merge would be lost.
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
     page.get_by_role("button", name="Undo this merge").click()
     expect(page.get_by_test_id("merge-state")).to_contain_text("Both records are back")
+    [question] = asked
+    assert "changes made to the kept record since are lost" in question
     restored = api_call(gateway, "GET", f"/candidates/{kept['id']}")
     assert restored["current_title"] == "Data Engineer"
     assert api_call(gateway, "GET", f"/candidates/{other['id']}")["merged_into"] is None
