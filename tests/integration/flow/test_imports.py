@@ -434,6 +434,43 @@ async def test_a_single_name_column_is_split_into_first_and_last_name(stack: Sta
     ]
 
 
+async def test_an_import_does_not_bring_back_a_person_erased_at_their_request(
+    stack: Stack,
+) -> None:
+    """An old export still holding an erased person: their row is refused (by the address's
+    digest in the tombstone), nothing of it is kept in the report, and the rest is imported."""
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("erased")
+    lukasz = await stack.gateway.post(
+        "/api/v1/candidates",
+        json={"first_name": "Łukasz", "last_name": "Żółć", "emails": [f"{tag}-lz@example.pl"]},
+        headers=auth,
+    )
+    assert lukasz.status_code == 201, lukasz.text
+    erased = await stack.gateway.post(
+        f"/api/v1/candidates/{lukasz.json()['id']}/erasure", headers=stack.as_(ACME_ADMIN_TOKEN)
+    )
+    assert erased.status_code == 200, erased.text
+    job = await start_import(stack, ACME_TOKEN, tags=[tag])
+    text = (
+        f"{','.join(MAPPING)}\n"
+        f"Łukasz,Żółć,{tag}-new@example.pl,{tag.upper()}-LZ@example.pl,12abc,,\n"
+        f"Ana,Núñez,{tag}-ana@example.es,,,,\n"
+    )
+    assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
+    result = await finished(stack, ACME_TOKEN, job["id"])
+    assert result["status"] == "completed", result
+    counts = result["counts"]
+    assert (counts["created"], counts["failed"], counts["with_warnings"]) == (1, 1, 0), counts
+    report = await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)
+    [refused] = report.json()["items"]
+    assert (refused["row"], refused["field"], refused["severity"]) == (1, "emails", "error")
+    assert "erased at their request" in refused["message"]
+    assert tag not in str(refused)
+    found = await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
+    assert [c["first_name"] for c in found.json()["items"]] == ["Ana"]
+
+
 async def test_imports_are_confined_to_their_tenant(stack: Stack) -> None:
     tag = unique("isolated")
     await stack.gateway.post(

@@ -103,6 +103,7 @@ from crm_shared import (
     validation_detail,
     with_heartbeat,
 )
+from crm_shared.tombstones import email_sha256, erased_addresses_among
 
 IMPORT_CHUNK_ROWS = 250
 # How often a worker looks for stalled uploads (a cheap indexed query that finds none).
@@ -570,6 +571,18 @@ def merged_row(
     return grown if tags == grown.tags else grown.model_copy(update={"tags": tags})
 
 
+async def _rows_of_erased_people(
+    database: Database, tenant_id: str, rows: list[_Row], session: Session
+) -> set[int]:
+    """The numbers of the rows naming an e-mail address an erased person held (the
+    tombstones keep its digest), in one query."""
+    digests = {row.number: {email_sha256(email) for email in row.candidate.emails} for row in rows}
+    erased = await erased_addresses_among(
+        database, tenant_id, sorted(set().union(*digests.values())), session=session
+    )
+    return {number for number, held in digests.items() if held & erased}
+
+
 class _ChunkTakenError(Exception):
     """Another worker completed this chunk first."""
 
@@ -644,6 +657,29 @@ class ImportProcessor:
                     )
                     for problem in result.problems
                 )
+        erased = await _rows_of_erased_people(self.database, job.tenant_id, rows, session)
+        if erased:
+            # Their data is not taken in again, not even into the report: only why not.
+            warned = {error["row"] for error in errors}
+            counts.with_warnings -= len(erased & warned)
+            counts.failed += len(erased)
+            rows = [row for row in rows if row.number not in erased]
+            errors = [error for error in errors if error["row"] not in erased]
+            errors.extend(
+                {
+                    "_id": new_id(),
+                    "import_id": job.id,
+                    "row": number,
+                    "field": "emails",
+                    "column": column_of(job.mapping, "emails"),
+                    "message": (
+                        "not imported: an e-mail address of this row belonged to a person "
+                        "erased at their request (GDPR), whom an import must not bring back"
+                    ),
+                    "severity": "error",
+                }
+                for number in sorted(erased)
+            )
         merged, kept_apart = await self._store(job, rows, counts, session)
         errors.extend(
             {
