@@ -13,6 +13,7 @@ from crm_campaigns.domain.models import (
     AtsRejectedTrigger,
     BranchCondition,
     BranchStep,
+    CustomField,
     EnrolmentState,
     EnrolmentStatus,
     EventCheckedInTrigger,
@@ -138,6 +139,27 @@ def test_notify_owner_merge_fields_are_checked() -> None:
     assert fields_of([{"type": "notify_owner", "title": "{{ candidate.salary }}"}]) == [
         "steps.0.title"
     ]
+    # The tenant's custom fields may be merged, as in a template; a deleted one may not.
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    langues = CustomField(
+        tenant_id="acme", key="langues", label="Langues", type="string", changed_at=at
+    )
+    gone = CustomField(
+        tenant_id="acme", key="salaire", label="Salaire", type="number", changed_at=at
+    )
+    step = {
+        "type": "notify_owner",
+        "title": "{{ candidate.first_name }}",
+        "body": "Parle {{ candidate.custom_fields.langues }}",
+    }
+    [notify] = parse_steps([step], custom_fields=[langues])
+    assert notify.type == "notify_owner"
+    with pytest.raises(SequenceDefinitionError) as raised:
+        parse_steps(
+            [step | {"body": "{{ candidate.custom_fields.salaire }}"}],
+            custom_fields=[langues, gone.model_copy(update={"deleted": True})],
+        )
+    assert [field for field, _ in raised.value.errors] == ["steps.0.body"]
 
 
 def test_triggers_parse_with_clean_field_names() -> None:

@@ -55,6 +55,7 @@ from crm_campaigns.application.lifecycle import (
 from crm_campaigns.domain.enrolments import EnrolmentHoldRefused
 from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction
 from crm_campaigns.domain.models import (
+    CustomField,
     EnrolmentState,
     EnrolmentStatus,
     MessageFilter,
@@ -363,10 +364,12 @@ async def preview_template(
 
 
 def _definition(
-    raw_trigger: dict[str, Any] | None, raw_steps: list[Any] | None
+    raw_trigger: dict[str, Any] | None,
+    raw_steps: list[Any] | None,
+    custom_fields: list[CustomField],
 ) -> tuple[Any, list[Any]]:
     """The trigger and steps of a sequence definition (None where not given); a 422 names every
-    bad field."""
+    bad field. A `notify_owner` step may merge the tenant's `custom_fields`."""
     errors: list[tuple[str, str]] = []
     trigger: Any = None
     steps: list[Any] = []
@@ -375,7 +378,7 @@ def _definition(
     except SequenceDefinitionError as error:
         errors.extend(error.errors)
     try:
-        steps = parse_steps(raw_steps) if raw_steps is not None else []
+        steps = parse_steps(raw_steps, custom_fields=custom_fields) if raw_steps is not None else []
     except SequenceDefinitionError as error:
         errors.extend(error.errors)
     if errors:
@@ -384,6 +387,17 @@ def _definition(
             "the sequence is not valid: " + ", ".join(field for field, _ in errors),
         )
     return trigger, steps
+
+
+async def _notice_fields(
+    templates: TemplateLibrary, raw_steps: list[Any] | None
+) -> list[CustomField]:
+    """The tenant's custom fields when a step may merge them (a `notify_owner` step's title
+    and body), read only then."""
+    notifies = any(
+        isinstance(step, dict) and step.get("type") == "notify_owner" for step in raw_steps or []
+    )
+    return await templates.custom_field_definitions() if notifies else []
 
 
 def _stages_not_in_pool(error: StagesNotInPool) -> ProblemError:
@@ -411,13 +425,16 @@ async def create_sequence(
     body: SequenceCreate,
     principal: CurrentPrincipal,
     sequences: SequencesDep,
+    templates: TemplatesDep,
     request: Request,
     container: Container,
     response: Response,
 ) -> SequencePublic:
     """Creates a sequence after checking its trigger and steps; for a segment trigger its
     current members enrol too (unless told otherwise), and every later entrant."""
-    trigger, steps = _definition(body.trigger, body.steps)
+    trigger, steps = _definition(
+        body.trigger, body.steps, await _notice_fields(templates, body.steps)
+    )
     sequence = Sequence(
         tenant_id=principal.tenant_id,
         created_by=principal.user_id,
@@ -523,6 +540,7 @@ async def edit_sequence_route(
     body: SequenceUpdate,
     principal: CurrentPrincipal,
     sequences: SequencesDep,
+    templates: TemplatesDep,
     container: Container,
     response: Response,
     if_match: IfMatch = None,
@@ -534,7 +552,9 @@ async def edit_sequence_route(
     members (enrol them by hand)."""
     version = required_version(if_match)
     sequence = await _sequence(sequences, sequence_id)
-    trigger, steps = _definition(body.trigger, body.steps)
+    trigger, steps = _definition(
+        body.trigger, body.steps, await _notice_fields(templates, body.steps)
+    )
     changes = body.model_dump(mode="json", exclude_unset=True, exclude={"trigger", "steps"})
     if trigger is not None:
         changes["trigger"] = trigger.model_dump()

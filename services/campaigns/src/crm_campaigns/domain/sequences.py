@@ -5,7 +5,7 @@ Nothing here touches the database or the clock; the engine passes in what it rea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import time as time_of_day
@@ -21,6 +21,7 @@ from crm_campaigns.domain.models import (
     TRIGGER_TYPES,
     BranchCondition,
     BranchStep,
+    CustomField,
     NotifyOwnerStep,
     SendStep,
     Step,
@@ -81,8 +82,9 @@ def parse_trigger(raw: Any) -> Trigger:
     return parsed
 
 
-def parse_steps(raw: Sequence[Any]) -> list[Step]:
-    """The steps of a definition, checked as a whole; errors name `steps.<i>.<field>`."""
+def parse_steps(raw: Sequence[Any], *, custom_fields: Collection[CustomField] = ()) -> list[Step]:
+    """The steps of a definition, checked as a whole; errors name `steps.<i>.<field>`.
+    A `notify_owner` step may merge the tenant's live `custom_fields`, as templates do."""
     steps: list[Step] = []
     errors: list[FieldError] = []
     for index, raw_step in enumerate(raw):
@@ -92,7 +94,7 @@ def parse_steps(raw: Sequence[Any]) -> list[Step]:
             steps.append(step)
     if errors:
         raise SequenceDefinitionError(errors)
-    errors = check_steps(steps)
+    errors = check_steps(steps, custom_fields=custom_fields)
     if errors:
         raise SequenceDefinitionError(errors)
     return steps
@@ -193,8 +195,11 @@ def _loop_without_wait(steps: Sequence[Step]) -> FieldError | None:
     return None
 
 
-def check_steps(steps: Sequence[Step]) -> list[FieldError]:
-    """What is wrong with a list of individually valid steps taken together."""
+def check_steps(
+    steps: Sequence[Step], *, custom_fields: Collection[CustomField] = ()
+) -> list[FieldError]:
+    """What is wrong with a list of individually valid steps taken together (a `notify_owner`
+    step's title and body checked as templates are, against the tenant's `custom_fields`)."""
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
     for index, step in enumerate(steps):
@@ -211,7 +216,9 @@ def check_steps(steps: Sequence[Step]) -> list[FieldError]:
             errors.append((f"steps.{index}.weekdays", "a weekday is repeated"))
         if isinstance(step, NotifyOwnerStep):
             try:
-                validate_template({"title": step.title, "body": step.body})
+                validate_template(
+                    {"title": step.title, "body": step.body}, custom_fields=custom_fields
+                )
             except TemplateError as error:
                 errors.extend((f"steps.{index}.{part}", detail) for part, detail in error.errors)
         if isinstance(step, BranchStep):
