@@ -56,6 +56,13 @@ def test_text_that_is_no_possible_phone_number_is_refused(raw: str) -> None:
         normalise_phone(raw, "DE")
 
 
+def test_a_number_with_its_country_code_is_not_told_to_give_one() -> None:
+    with pytest.raises(ValueError, match=r"digits after the country code \+45$"):
+        normalise_phone("+45 20 21649 12", "DE")
+    with pytest.raises(ValueError, match=r"national numbers are read as DE; give the country"):
+        normalise_phone("030 12", "DE")
+
+
 @pytest.mark.parametrize(
     ("raw", "region", "number"),
     [

@@ -52,7 +52,7 @@ def normalise_phone(raw: str, default_region: str) -> str:
     Raises `ValueError` for text that is not a possible phone number in that region.
     """
     try:
-        number = phonenumbers.parse(raw, default_region.upper())
+        number = phonenumbers.parse(raw, default_region.upper(), keep_raw_input=True)
     except phonenumbers.NumberParseException:
         raise ValueError(f"{raw!r} is not a phone number") from None
     # Valid, or at least possible with a plausible length: numbering plans change faster than
@@ -61,6 +61,13 @@ def normalise_phone(raw: str, default_region: str) -> str:
         len(str(number.national_number)) >= MIN_UNLISTED_NATIONAL_DIGITS
     )
     if not (phonenumbers.is_valid_number(number) or plausible):
+        if number.country_code_source not in _FROM_REGION:
+            # It gave its country code: the region national numbers are read in is beside
+            # the point, the digits after the code are not a number there.
+            raise ValueError(
+                f"{raw!r} is not a possible phone number: too few or too many digits after "
+                f"the country code +{number.country_code}"
+            )
         raise ValueError(
             f"{raw!r} is not a possible phone number (national numbers are read as "
             f"{default_region.upper()}; give the country code, e.g. +49)"
