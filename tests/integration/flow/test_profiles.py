@@ -398,6 +398,7 @@ async def test_pool_mistakes_are_refused_clearly(stack: Stack) -> None:
         "/api/v1/pools", json={"name": unique("p"), "stages": ["A", "a "]}, headers=auth
     )
     assert error_fields(repeated) == ["stages.1"]
+    assert "'a' repeats the stage 'A'" in repeated.text
     taken = await stack.gateway.post(
         "/api/v1/pools", json={"name": pool["name"], "stages": ["A"]}, headers=auth
     )

@@ -491,7 +491,16 @@ def _distinct_stages(stages: list[str]) -> list[str]:
     repeated = [i for i, stage in enumerate(folded) if stage in folded[:i]]
     if repeated:
         raise profile_problem(
-            ProfileError([(f"stages.{i}", "stage names must differ") for i in repeated]),
+            ProfileError(
+                [
+                    (
+                        f"stages.{i}",
+                        f"{cleaned[i]!r} repeats the stage {cleaned[folded.index(folded[i])]!r}"
+                        " (stage names must differ, ignoring case and spacing)",
+                    )
+                    for i in repeated
+                ]
+            ),
             "pool stages",
         )
     return cleaned
