@@ -894,6 +894,17 @@ async def test_the_merge_page_tells_two_records_of_one_name_apart(console: Conso
     assert "(z.angstrom@example.se, added" in other[: other.index("</span>")]
     assert ", import)" in other[: other.index("</span>")]
     assert "Consent follows the person's latest decision" in text
+    assert 'data-testid="merged-already"' not in text
+    # Back (or reload) after the merge: no form whose Merge can only be refused.
+    api.answer(
+        "GET",
+        "/api/v1/candidates/c2",
+        body=candidate("c2", status="merged", merged_into="c1"),
+    )
+    again = await client.get("/console/candidates/c1/merge/c2", headers=gateway_headers())
+    assert 'data-testid="merged-already"' in again.text
+    assert 'href="/console/candidates/c1">another record</a>' in again.text
+    assert "Merge into" not in again.text
 
 
 def test_suppressions_read_as_one_line_a_reason_all_mail_first() -> None:
