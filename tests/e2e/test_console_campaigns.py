@@ -113,6 +113,15 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     expect(page.get_by_role("textbox", name="Subject")).to_have_value(
         "Hello {{ candidate.first_name }}"
     )
+    # From the keyboard: on the way from the HTML body to the picker, focus passes through the
+    # plain-text body; the field still goes where the caret was, in the HTML body.
+    html_body = page.get_by_role("textbox", name="HTML body")
+    html_body.fill("<p>Hi ")
+    page.get_by_role("textbox", name="Plain-text body").focus()
+    page.get_by_role("button", name="candidate.first_name").first.focus()
+    page.keyboard.press("Enter")
+    expect(html_body).to_have_value("<p>Hi {{ candidate.first_name }}")
+    expect(page.get_by_role("textbox", name="Plain-text body")).to_have_value("")
     page.get_by_role("textbox", name="HTML body").fill(
         "<p>Hi {{ candidate.first_name }},</p>\n<p>How is {{ candidate.salary }}?</p>\n<p>Bye</p>"
     )

@@ -384,11 +384,25 @@
 
   // Campaigns: the template editor's merge-field picker inserts `{{ field }}` where the cursor
   // last was in the subject or a body (htmx cannot edit a field's text), and tells htmx the
-  // field changed so the live preview follows.
+  // field changed so the live preview follows. "Last was" means where the person typed,
+  // clicked or moved the caret: a field Tab only passes through on the way from the HTML body
+  // to the picker does not take the insertion from it.
   var insertTarget = null;
-  document.addEventListener("focusin", function (event) {
+  function rememberInsertTarget(event) {
     if (event.target.matches && event.target.matches("[data-insert-target]")) {
       insertTarget = event.target;
+    }
+  }
+  document.addEventListener("input", rememberInsertTarget);
+  document.addEventListener("mouseup", rememberInsertTarget);
+  document.addEventListener("keyup", function (event) {
+    if (event.key !== "Tab" && event.key !== "Shift") {
+      rememberInsertTarget(event);
+    }
+  });
+  document.addEventListener("focusin", function (event) {
+    if (!insertTarget || !document.body.contains(insertTarget)) {
+      rememberInsertTarget(event);
     }
   });
   document.addEventListener("click", function (event) {
