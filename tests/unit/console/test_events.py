@@ -1644,7 +1644,8 @@ async def test_the_registrants_link_opens_a_page_with_the_event_and_a_cancel_but
     assert page.headers["content-type"].startswith("text/html")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "form-action 'self'" in page.headers["content-security-policy"]
-    assert page.headers["referrer-policy"] == "same-origin"  # the join link (another site) learns no token
+    # The join link, on another site, learns no token.
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["cache-control"] == "no-store"
     assert "<h1>Backend meetup</h1>" in page.text
     assert "2031-06-12 18:00" in page.text  # in the event's zone
