@@ -295,6 +295,29 @@ async def test_saving_a_template_names_each_problem_at_its_field_and_line(
     assert put.headers["If-Match"] == '"3"'
 
 
+async def test_a_template_saved_from_a_stale_tab_says_so_and_links_a_reload(
+    site: Console,
+) -> None:
+    client, api = site
+    api.answer(
+        "PUT",
+        "/api/v1/templates/t1",
+        412,
+        {
+            "title": "Precondition Failed",
+            "status": 412,
+            "detail": "template t1 changed since version 1: it is at version 2",
+        },
+    )
+    form = {"version": "1", "name": "W", "subject": "Hej", "html": "<p>x</p>", "text": "Hej då"}
+    stale = await client.post("/console/templates/t1", data=form, headers=htmx_headers(MARK))
+    assert stale.status_code == 412
+    assert 'data-testid="changed-meanwhile"' in stale.text
+    assert '<a href="/console/templates/t1">reload</a>' in stale.text
+    assert "changed since version 1" not in stale.text
+    assert "Hej då" in stale.text  # what was typed is kept
+
+
 async def test_a_saved_template_opens_in_its_editor(site: Console) -> None:
     client, api = site
     api.answer("POST", "/api/v1/templates", 201, template(id="t9"))
