@@ -60,6 +60,7 @@ async def test_a_segment_in_use_is_refused_and_an_unused_one_dissolves(
     refused = await stack.gateway.delete(url, headers=headers)
     assert refused.status_code == 409, refused.text
     assert refused.json()["used_by"]["segments"] == ["Fair, nested"]
+    assert refused.json()["detail"].startswith(f"the segment {fair['name']!r} is used by")
     assert (
         await stack.gateway.delete(f"/api/v1/segments/{nested['id']}", headers=headers)
     ).status_code == 204

@@ -260,12 +260,13 @@ class SegmentJobs:
 class SegmentInUseError(Exception):
     """Another segment's rule or a live sequence's trigger uses the segment."""
 
-    def __init__(self, segment_id: str, segments: list[str], sequences: list[str]) -> None:
+    def __init__(self, segment_name: str, segments: list[str], sequences: list[str]) -> None:
         users = [f"segment {name!r}" for name in segments] + [
             f"sequence {name!r}" for name in sequences
         ]
         super().__init__(
-            f"segment {segment_id} is used by {', '.join(users)}; change or archive those first"
+            f"the segment {segment_name!r} is used by {', '.join(users)}; "
+            "change or archive those first"
         )
         self.segments = segments
         self.sequences = sequences
@@ -344,7 +345,8 @@ class SegmentDefinitions:
         )
         sequences = await self.sequence_references.live_using(segment_id)
         if dependents or sequences:
-            raise SegmentInUseError(segment_id, dependents, sequences)
+            named = next((s.name for s, _ in tenant.ordered if s.id == segment_id), segment_id)
+            raise SegmentInUseError(named, dependents, sequences)
         deleted = await self.segments.mark_deleted(segment_id)
         if deleted is not None:
             self.jobs.schedule(deleted)
