@@ -489,6 +489,8 @@ def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(
     page.get_by_role("button", name="Create key").click()
     secret = page.get_by_label("The new API key")
     expect(secret).to_have_value(re.compile(r".{20,}"))
+    # The focus goes with the replaced button to the shown-once key's heading, not to <body>.
+    expect(page.locator(":focus")).to_have_text(f"Key “{key_name}” created")
     shown = secret.input_value()
     expect(page.locator(f'tr[data-key="{key_name}"]')).to_contain_text("Never")
     assert_accessible(page)

@@ -323,6 +323,7 @@ def test_the_owner_marks_a_notification_read(
     expect(row.locator(".badge.new")).to_have_text("New", timeout=SLOW)
     row.get_by_role("button", name="Mark read").click()
     expect(row).to_contain_text("Read ", timeout=SLOW)
+    expect(page.locator(":focus")).to_have_text(re.compile(r"^Read "))
     expect(row.locator(".badge.new")).to_have_count(0)
     expect(row.get_by_role("button", name="Mark read")).to_have_count(0)
     page.reload()

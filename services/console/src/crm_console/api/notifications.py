@@ -40,5 +40,9 @@ async def mark_read(
     """Marks one notification read; its row is shown again, read."""
     notification = await Inbox(state.gateway).mark_read(viewer.caller, notification_id)
     return render(
-        request, state.templates, "notifications/row.html", {"n": notification}, viewer=viewer
+        request,
+        state.templates,
+        "notifications/row.html",
+        {"n": notification, "just_read": True},
+        viewer=viewer,
     )

@@ -224,6 +224,18 @@
     // control that had the focus: focus goes to what was done (its role="status" line, when
     // it says something) or else the panel's heading, rather than falling to <body>.
     var config = event.detail && event.detail.requestConfig;
+    if (config && config.verb !== "get" && event.target.querySelector) {
+      // What an action's answer marks as its outcome (a new key's secret, a notification
+      // marked read) takes the focus that went with the replaced button.
+      var outcome = event.target.matches("[data-focus-after-swap]")
+        ? event.target
+        : event.target.querySelector("[data-focus-after-swap]");
+      if (outcome) {
+        outcome.setAttribute("tabindex", "-1");
+        outcome.focus();
+        return;
+      }
+    }
     var panel = event.target.closest && event.target.closest("[data-action-panel]");
     if (!panel || !config || config.verb === "get") {
       return;
