@@ -17,7 +17,7 @@ from browser import PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Page, Route, expect
 
 from e2e.conftest import ProcessStack
-from e2e.console_support import api_call, dev_headers, sign_in
+from e2e.console_support import api_call, dev_headers, panels_loaded, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -212,6 +212,18 @@ def test_a_recruiter_makes_a_pool_moves_a_member_and_acts_on_a_selection(
     expect(health.locator("canvas[data-drawn]")).to_have_count(1)
     assert_accessible(page)
     screenshot(page, "pool-health")
+
+    # On a phone the board scrolls within itself: its hidden labels (positioned absolutely)
+    # once widened the whole page, which then scrolled sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(page.locator('[data-stage-count="New"]')).to_be_visible()
+    panels_loaded(page)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the board is {width} px wide on a phone"
+    page.goto(f"{gateway}/console/templates")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the template list is {width} px wide on a phone"
     watch.assert_clean()
 
 
