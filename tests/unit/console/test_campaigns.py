@@ -312,6 +312,10 @@ async def test_a_template_saved_from_a_stale_tab_says_so_and_links_a_reload(
     form = {"version": "1", "name": "W", "subject": "Hej", "html": "<p>x</p>", "text": "Hej då"}
     stale = await client.post("/console/templates/t1", data=form, headers=htmx_headers(MARK))
     assert stale.status_code == 412
+    plain = await client.post("/console/templates/t1", data=form, headers=gateway_headers(MARK))
+    assert plain.status_code == 412
+    assert '<main id="main"' in plain.text
+    assert 'data-testid="changed-meanwhile"' in plain.text
     assert 'data-testid="changed-meanwhile"' in stale.text
     assert '<a href="/console/templates/t1">reload</a>' in stale.text
     assert "changed since version 1" not in stale.text
@@ -641,6 +645,12 @@ async def test_a_refused_definition_comes_back_with_each_error_on_its_step(
     )
     assert refused.status_code == 422
     assert 'id="e-s-a-template_id">unknown template' in refused.text
+    plain = await client.post(
+        "/console/sequences", data=form_of(BUILDER_FORM), headers=gateway_headers(MARK)
+    )
+    assert plain.status_code == 422
+    assert '<main id="main"' in plain.text
+    assert 'id="e-s-a-template_id">unknown template' in plain.text
     # A refusal not about one step is listed by the field's name in words, not its path.
     assert "<li>Reentry days: " in refused.text
     assert "<code>reentry.days</code>" not in refused.text
@@ -1221,6 +1231,11 @@ async def test_a_refused_broadcast_keeps_the_composer_with_the_errors(site: Cons
     assert "<li>Segment: This is required.</li>" in refused.text
     assert '<p class="field-error" id="e-segment_id">This is required.</p>' in refused.text
     assert 'value="N"' in refused.text
+    # Without script the refusal is the composer's page, never the bare form.
+    plain = await client.post("/console/broadcasts", data=form, headers=gateway_headers(MARK))
+    assert plain.status_code == 422
+    assert '<main id="main"' in plain.text
+    assert "<li>Segment: This is required.</li>" in plain.text
 
     # A/B subjects refused as a whole are said as the form names them, never as API paths.
     api.answer(

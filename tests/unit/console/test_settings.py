@@ -168,6 +168,21 @@ async def test_users_are_listed_with_their_roles_and_invited(console: Console) -
         "email": "new@acme.example",
         "roles": ["marketer", "viewer"],
     }
+    # A refusal without script is a page with the form, not the bare form.
+    api.answer(
+        "POST",
+        "/api/v1/users",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "new@acme.example is invited already"},
+    )
+    refused = await client.post(
+        "/console/settings/users",
+        data={"email": "new@acme.example", "roles": ["viewer"]},
+        headers=gateway_headers(ALICE),
+    )
+    assert refused.status_code == 409
+    assert '<main id="main"' in refused.text
+    assert "is invited already" in refused.text
 
 
 async def test_roles_from_the_identity_provider_are_shown_not_offered(console: Console) -> None:

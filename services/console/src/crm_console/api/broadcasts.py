@@ -17,6 +17,7 @@ from crm_console.api.deps import (
     PagePeople,
     Viewer,
     fragment_or_page,
+    is_htmx,
     render,
     require,
 )
@@ -86,7 +87,9 @@ async def _composer(
     return render(
         request,
         state.templates,
-        "broadcasts/compose_form.html" if fragment else "broadcasts/compose.html",
+        "broadcasts/compose_form.html"
+        if fragment and is_htmx(request)
+        else "broadcasts/compose.html",
         {
             **_vocabulary(),
             "values": values,

@@ -16,6 +16,7 @@ from crm_console.api.deps import (
     PagePeople,
     Viewer,
     fragment_or_page,
+    is_htmx,
     render,
     require,
 )
@@ -88,7 +89,9 @@ async def _builder(
     return render(
         request,
         state.templates,
-        "sequences/builder_form.html" if fragment else "sequences/builder.html",
+        "sequences/builder_form.html"
+        if fragment and is_htmx(request)
+        else "sequences/builder.html",
         {
             **_vocabulary(),
             "sequence": sequence,

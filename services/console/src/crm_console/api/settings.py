@@ -144,7 +144,7 @@ async def invite_user(request: Request, viewer: CurrentViewer, state: Container)
     try:
         await TenantAdministration(state.gateway).invite(viewer.caller, email, roles)
     except ApiProblem as refused:
-        return render(
+        return fragment_or_page(
             request,
             state.templates,
             "settings/invite_form.html",
@@ -155,6 +155,8 @@ async def invite_user(request: Request, viewer: CurrentViewer, state: Container)
                 "errors": refused.problem.field_errors,
                 "problem": refused.problem,
             },
+            title="Invite a person",
+            back=f"{SETTINGS}/users",
             viewer=viewer,
             status_code=refused.problem.status,
         )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, render, require
+from crm_console.api.deps import Container, CurrentViewer, fragment_or_page, render, require
 from crm_console.api.forms import form_values, go_to
 from crm_console.api.message_reports import csv_answer, report_panel
 from crm_console.application.message_reports import MessageReports
@@ -224,7 +224,7 @@ async def _save(
     except SignedOut:
         raise
     except ApiProblem as refused:
-        return render(
+        return fragment_or_page(
             request,
             state.templates,
             "templates/form.html",
@@ -237,6 +237,8 @@ async def _save(
                 "problem": refused.problem,
                 "problems": part_problems(refused.problem, draft),
             },
+            title=draft.name or "Template not saved",
+            back=f"{HERE}/{template_id}" if template_id else f"{HERE}/new",
             viewer=viewer,
             status_code=refused.problem.status,
         )
