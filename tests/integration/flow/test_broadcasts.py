@@ -633,6 +633,15 @@ async def test_a_redelivered_send_sends_nothing_twice(
             "schedule.local_time.local_time",
         ),
         ({"schedule": {"type": "at", "send_at": "2030-01-01T09:00:00"}}, "schedule.at.send_at"),
+        # A year typed wrong: a moment well past is refused, not sent at once.
+        (
+            {"schedule": {"type": "at", "send_at": "2020-01-01T09:00:00+01:00"}},
+            "schedule.at.send_at",
+        ),
+        (
+            {"schedule": {"type": "local_time", "date": "2020-01-01", "local_time": "09:00"}},
+            "schedule.local_time.date",
+        ),
         ({"template_id": "no-such-template"}, "template_id"),
         (
             {

@@ -21,13 +21,14 @@ from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcast_book import BroadcastBook
 from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE
 from crm_campaigns.application.library import BlockLibrary
-from crm_campaigns.domain.broadcasts import queued_so_far, unmade_rest
+from crm_campaigns.domain.broadcasts import queued_so_far, schedule_in_the_past, unmade_rest
 from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_allows
 from crm_campaigns.domain.models import (
     Block,
     Broadcast,
     MessageStatus,
     PoolAudience,
+    SendAt,
     StoredListAudience,
 )
 from crm_campaigns.domain.pool_stages import stage_problem
@@ -177,6 +178,13 @@ async def create_broadcast(
 
 async def _checked(body: BroadcastCreate, broadcasts: BroadcastBook) -> None:
     """A 422 naming what is wrong with a broadcast's definition."""
+    if (past := schedule_in_the_past(body.schedule, utc_now())) is not None:
+        field = (
+            "schedule.at.send_at"
+            if isinstance(body.schedule, SendAt)
+            else "schedule.local_time.date"
+        )
+        raise validation_problem([FieldError(field, past)], past)
     if await broadcasts.live_template(body.template_id) is None:
         raise validation_problem(
             [FieldError("template_id", "unknown template")],

@@ -7,7 +7,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_campaigns.domain.models import (
@@ -24,6 +24,22 @@ from crm_campaigns.domain.models import (
 TEST_GROUP = "test"
 REST_GROUP = "rest"
 ALL_GROUP = "all"
+
+
+# A schedule this far in the past is a typo (a year, a month), not a late "now": refused.
+SCHEDULE_PAST_TOLERANCE = timedelta(days=1)
+
+
+def schedule_in_the_past(schedule: Schedule, now: datetime) -> str | None:
+    """Why a schedule a broadcast is saved with lies well in the past (more than a day: a
+    moment a few minutes gone still means now), or None. A local time is judged by its date,
+    which the earliest time zone reaches last."""
+    earliest = now - SCHEDULE_PAST_TOLERANCE
+    if isinstance(schedule, SendAt) and schedule.send_at < earliest:
+        return f"{schedule.send_at.isoformat()} is in the past; give a time ahead (or none)"
+    if isinstance(schedule, SendAtLocalTime) and schedule.date < earliest.date():
+        return f"{schedule.date.isoformat()} is in the past; give a date ahead (or none)"
+    return None
 
 
 @dataclass(frozen=True)
