@@ -13,10 +13,11 @@ from typing import Any
 
 from crm_candidates.application.consent_flags import ConsentFlags
 from crm_candidates.domain.identity import (
+    IDENTIFIER_KEYS,
     PHONE_KEY,
     IdentityTakenError,
-    identity_keys,
     key_kind,
+    phones_held,
     someone_else_on_a_shared_phone,
 )
 from crm_candidates.domain.models import (
@@ -77,14 +78,6 @@ class Upserted:
     # Identifiers of the request that another record holds: they stay that record's, so they
     # are not on `candidate` (joining the two is a merge).
     left_out: list[str] = field(default_factory=list)
-
-
-# How each kind of identifier becomes its identity keys.
-IDENTIFIER_KEYS: dict[str, Callable[[str], list[str]]] = {
-    "emails": lambda value: identity_keys([value]),
-    "phones": lambda value: identity_keys([], [value]),
-    "profile_urls": lambda value: identity_keys([], [], [value]),
-}
 
 
 def with_identifiers(existing: Candidate, incoming: Candidate, foreign: set[str]) -> Candidate:
@@ -190,13 +183,10 @@ class CandidateWriter:
         """A person found by a phone number alone who is someone else sharing it (a family's,
         an office's switchboard: `someone_else_on_a_shared_phone`) is stored as a record of
         their own without the numbers others hold; those stay their holders'."""
-        phones = [
-            phone
-            for phone in candidate.phones
-            if not shared.intersection(identity_keys([], [phone]))
-        ]
+        taken = phones_held(candidate.phones, shared)
+        phones = [phone for phone in candidate.phones if phone not in taken]
         result = await self.upsert(candidate.model_copy(update={"phones": phones}), session=session)
-        return replace(result, left_out=[*_held_by_others(candidate, shared), *result.left_out])
+        return replace(result, left_out=[*taken, *result.left_out])
 
     async def add(self, candidate: Candidate, *, session: Session) -> None:
         """`create` within the caller's transaction."""

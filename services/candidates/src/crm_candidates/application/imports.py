@@ -48,8 +48,8 @@ from crm_candidates.domain.csv_import import (
 )
 from crm_candidates.domain.custom_fields import CustomFieldType
 from crm_candidates.domain.identity import (
-    identity_keys,
     key_kind,
+    phones_held,
     someone_else_on_a_shared_phone,
 )
 from crm_candidates.domain.import_values import (
@@ -745,11 +745,7 @@ class ImportProcessor:
                 (held.first_name, held.last_name),
             ):
                 # Identity keys are unique: the number stays its holder's alone.
-                taken = [
-                    phone
-                    for phone in row.candidate.phones
-                    if set(identity_keys([], [phone])) & holder_of.keys()
-                ]
+                taken = phones_held(row.candidate.phones, holder_of.keys())
                 kept_apart.extend((row.number, phone) for phone in taken)
                 apart = row.candidate.model_copy(
                     update={"phones": [p for p in row.candidate.phones if p not in taken]}

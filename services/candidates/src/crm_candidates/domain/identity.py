@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -94,6 +94,19 @@ def identity_keys(
     keys.extend(f"{PHONE_KEY}:{digits}" for phone in phones if (digits := phone_digits(phone)))
     keys.extend(f"{URL_KEY}:{url}" for raw in profile_urls if (url := canonical_profile_url(raw)))
     return list(dict.fromkeys(keys))
+
+
+# How each kind of identifier a record holds becomes its identity keys, by field name.
+IDENTIFIER_KEYS: dict[str, Callable[[str], list[str]]] = {
+    "emails": lambda value: identity_keys([value]),
+    "phones": lambda value: identity_keys([], [value]),
+    "profile_urls": lambda value: identity_keys([], [], [value]),
+}
+
+
+def phones_held(phones: Iterable[str], held: Collection[str]) -> list[str]:
+    """The numbers of `phones` whose identity key is among `held` (another record's)."""
+    return [phone for phone in phones if not set(identity_keys([], [phone])).isdisjoint(held)]
 
 
 def key_kind(key: str) -> str:

@@ -16,6 +16,7 @@ import json
 from enum import StrEnum
 from typing import Any, get_origin
 
+from crm_candidates.domain.identity import IDENTIFIER_KEYS
 from crm_candidates.domain.models import RECORD_FIELDS, Candidate
 from crm_shared.text import better_written
 
@@ -53,7 +54,7 @@ class MergeChoiceError(ValueError):
 
 
 # The identifiers a person is recognised by: both records' are always kept.
-IDENTIFIER_FIELDS = frozenset({"emails", "phones", "profile_urls"})
+IDENTIFIER_FIELDS = frozenset(IDENTIFIER_KEYS)
 
 
 def check_choices(choices: dict[str, FieldChoice]) -> None:
