@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from crm_devstack.keycloak import DEMO_USERS
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, panels_loaded, sign_in
+from e2e.test_console_campaigns import api_template
 from e2e.test_console_candidates import services_answering, wait_until
 from helpers import unique
 
@@ -200,6 +201,80 @@ def test_a_note_is_added_without_script(
         # Redirected back to the panel's page (303), the note in it.
         expect(no_script).to_have_url(re.compile(r"/panels/notes$"))
         expect(no_script.get_by_test_id("notes")).to_contain_text("Rappelée 📞, disponible en mars")
+    finally:
+        plain.close()
+
+
+def test_a_pool_sequence_and_a_pool_broadcast_are_built_without_script(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch], browser: Browser
+) -> None:
+    """Without script the kind selects swap in no fields and "Add step" fetches nothing: the
+    other kinds' fields are in the form from the start, and adding or removing a step posts
+    the builder back changed."""
+    page, _ = watched_page
+    gateway = process_stack.gateway_url
+    template_name = unique("Lettre d’été")  # noqa: RUF001 (a real apostrophe)
+    template_id = api_template(gateway, template_name)
+    pool = api_call(
+        gateway, "POST", "/pools", {"name": unique("Ingénieurs"), "stages": ["Nouveau", "Contacté"]}
+    )
+    sign_in(page, gateway, "mark.marketer")
+    plain = browser.new_context(
+        viewport=DESKTOP,  # type: ignore[arg-type]
+        java_script_enabled=False,
+        storage_state=page.context.storage_state(),
+    )
+    try:
+        no_script = plain.new_page()
+        no_script.goto(f"{gateway}/console/sequences/new")
+        name = unique("Relance sans script")
+        no_script.get_by_label("Name", exact=True).fill(name)
+        no_script.locator("#steps > li").first.get_by_label("Template").select_option(
+            label=template_name
+        )
+        no_script.get_by_label("Kind of step to add").select_option("wait")
+        with no_script.expect_navigation():
+            no_script.get_by_role("button", name="Add step").click()
+        expect(no_script.locator("#steps > li")).to_have_count(2)
+        no_script.get_by_label("Kind of step to add").select_option("add_tag")
+        with no_script.expect_navigation():
+            no_script.get_by_role("button", name="Add step").click()
+        expect(no_script.locator("#steps > li")).to_have_count(3)
+        with no_script.expect_navigation():
+            no_script.locator("#steps > li").nth(2).get_by_role(
+                "button", name="Remove this step"
+            ).click()
+        expect(no_script.locator("#steps > li")).to_have_count(2)
+        expect(no_script.get_by_label("Name", exact=True)).to_have_value(name)
+        no_script.get_by_label("Enrol a candidate when they").select_option("pool_stage_reached")
+        no_script.get_by_label("Talent pool").select_option(pool["id"])
+        no_script.get_by_label("Stage", exact=True).fill("contacté")
+        with no_script.expect_navigation():
+            no_script.get_by_role("button", name="Create sequence").click()
+        expect(no_script.get_by_role("heading", name=name)).to_be_visible()
+        [made] = [q for q in api_call(gateway, "GET", "/sequences") if q["name"] == name]
+        assert made["trigger"]["type"] == "pool_stage_reached", made
+        assert made["trigger"]["pool_id"] == pool["id"], made
+        assert [step["type"] for step in made["steps"]] == ["send", "wait"], made
+
+        no_script.goto(f"{gateway}/console/broadcasts/new")
+        title = unique("Invitation aux ingénieurs")
+        no_script.get_by_label("Name", exact=True).fill(title)
+        no_script.get_by_label("Template").select_option(template_id)
+        no_script.get_by_label("Send to").select_option("pool")
+        no_script.get_by_label("Talent pool").select_option(pool["id"])
+        no_script.get_by_label("Only the stage (optional)").fill("Nouveau")
+        with no_script.expect_navigation():
+            no_script.get_by_role("button", name="Save as draft").click()
+        expect(no_script.get_by_role("heading", name=title)).to_be_visible()
+        draft = api_call(gateway, "GET", f"/broadcasts/{no_script.url.rsplit('/', 1)[-1]}")
+        assert draft["name"] == title
+        audience = draft["audience"]
+        assert (audience["type"], audience["pool_id"], audience["stage"]) == (
+            "pool",
+            pool["id"],
+            "Nouveau",
+        ), audience
     finally:
         plain.close()
 

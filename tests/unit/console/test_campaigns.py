@@ -661,6 +661,104 @@ async def test_a_refused_definition_comes_back_with_each_error_on_its_step(
     assert re.search(r'name="s-c-weekdays" value="thu" checked', refused.text)
 
 
+async def test_without_script_add_step_and_remove_post_the_builder_back_changed(
+    site: Console,
+) -> None:
+    """A form posted without script cannot fetch a step: "Add step" and a step's "Remove" are
+    submit buttons, and the answer is the builder with the step added or taken out, every other
+    field as typed, and nothing saved."""
+    client, api = site
+    answer_builder_choices(api)
+    added = await client.post(
+        "/console/sequences",
+        data=form_of([*BUILDER_FORM, ("new_step_kind", "add_tag"), ("add_step", "1")]),
+        headers=gateway_headers(MARK),
+    )
+    assert added.status_code == 200, added.text
+    assert '<main id="main"' in added.text
+    assert added.text.count('<li class="step card') == 9
+    assert added.text.rindex('name="s-h-type"') < added.text.rindex('value="add_tag"')
+    assert 'value="warm, nurtured"' in added.text
+    assert 'name="enrol_current_members" checked' not in added.text  # as it was posted
+    removed = await client.post(
+        "/console/sequences",
+        data=form_of([*BUILDER_FORM, ("remove_step", "a")]),
+        headers=gateway_headers(MARK),
+    )
+    assert removed.status_code == 200, removed.text
+    assert removed.text.count('<li class="step card') == 7
+    assert 'id="step-a"' not in removed.text
+    assert 'id="step-b"' in removed.text
+    assert not [c for c in api.calls if c.method == "POST"]
+    # The buttons: submits that skip the browser's checks (a step is added to an unnamed
+    # sequence too); with script htmx fetches the step instead, and the click removes it.
+    assert re.search(
+        r'<button type="submit" name="add_step" value="1" formnovalidate[^>]*hx-get=', added.text
+    )
+    assert 'name="remove_step" value="b" formnovalidate' in removed.text
+
+
+async def test_without_script_every_kinds_fields_are_in_the_form(site: Console) -> None:
+    """The kind selects of the composer and the builder swap in their fields by htmx; without
+    script every other kind's fields are there in `<noscript>`, and the server reads those of
+    the kind chosen."""
+    client, api = site
+    answer_builder_choices(api)
+    api.answer("GET", "/api/v1/lists", body={"items": [{"id": "l1", "name": "Alumni"}]})
+    composer = await client.get("/console/broadcasts/new", headers=gateway_headers(MARK))
+    hidden = "".join(re.findall(r"<noscript>(.*?)</noscript>", composer.text, re.S))
+    for field in (
+        'name="pool_id"',
+        'name="pool_stage"',
+        'name="list_id"',
+        'name="send_at"',
+        'name="local_date"',
+        'name="local_time"',
+    ):
+        assert field in hidden, field
+    assert 'name="segment_id"' not in hidden  # the chosen kind's own fields are shown once
+    assert composer.text.count('name="segment_id"') == 1
+    body = broadcast_rules.broadcast_from_form(
+        {
+            "name": ["N"],
+            "template_id": ["t1"],
+            "audience_type": ["pool"],
+            "segment_id": ["seg1"],
+            "pool_id": ["p1"],
+            "pool_stage": [""],
+            "list_id": ["l1"],
+            "schedule_type": ["now"],
+            "send_at": [""],
+            "local_date": [""],
+            "local_time": [""],
+        }
+    )
+    assert body["audience"] == {"type": "pool", "pool_id": "p1"}
+
+    builder = await client.get("/console/sequences/new", headers=gateway_headers(MARK))
+    hidden = "".join(re.findall(r"<noscript>(.*?)</noscript>", builder.text, re.S))
+    for field in (
+        "trigger_segment_id",
+        "trigger_pool_id",
+        "trigger_stage",
+        "trigger_event_id",
+        "trigger_stages",
+    ):
+        assert f'name="{field}"' in hidden, field
+    # Without script fields of several kinds are posted: only the chosen kind's count.
+    _, definition = sequence_rules.definition_from_form(
+        {
+            "name": ["N"],
+            "trigger_type": ["segment_entered"],
+            "trigger_segment_id": ["seg1"],
+            "trigger_pool_id": ["p1"],
+            "trigger_stage": [""],
+            "trigger_stages": [""],
+        }
+    )
+    assert definition["trigger"] == {"type": "segment_entered", "segment_id": "seg1"}
+
+
 async def test_a_pool_stage_the_pool_lacks_is_refused_at_its_field_before_the_api(
     site: Console,
 ) -> None:

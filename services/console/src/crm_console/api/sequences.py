@@ -165,6 +165,16 @@ async def _save(
     keys, definition = rules.definition_from_form(form)
     desk = SequenceDesk(state.gateway)
     sequence = {"id": sequence_id, "version": first(form, "version")} if sequence_id else None
+    if sequence_id is None:
+        definition["enrol_current_members"] = first(form, "enrol_current_members") == "on"
+    reshaped = rules.reshaped_without_script(form, keys, definition["steps"])
+    if reshaped is not None:
+        # "Add step" or a step's "Remove" posted without script: the builder again, changed,
+        # and nothing saved.
+        keys, definition["steps"] = reshaped
+        return await _builder(
+            request, viewer, state, sequence=sequence, definition=definition, keys=keys
+        )
     # Read only for a definition naming a pool stage, and then reused for the form again.
     lookups = (
         await desk.builder_choices(viewer.caller) if rules.names_pool_stage(definition) else None
@@ -173,7 +183,6 @@ async def _save(
     if problem is None:
         try:
             if sequence_id is None:
-                definition["enrol_current_members"] = first(form, "enrol_current_members") == "on"
                 saved = await desk.create(viewer.caller, definition)
             else:
                 saved = await desk.edit(

@@ -225,6 +225,23 @@ def step_forms(
     return forms
 
 
+def reshaped_without_script(
+    form: FormValues, keys: Sequence[str], steps: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """The builder's step keys and steps after the button a form posted without script pressed
+    (`add_step`: one more step of the kind chosen beside it; `remove_step`: without the step of
+    that key), or None when the post is a save."""
+    if first(form, "add_step"):
+        kind = first(form, "new_step_kind", "send")
+        added = step_form(kind if kind in STEP_KINDS else "send")
+        return [*keys, added.key], [*map(dict, steps), {"type": added.kind, **added.values}]
+    removed = first(form, "remove_step")
+    if removed:
+        kept = [(key, dict(step)) for key, step in zip(keys, steps, strict=True) if key != removed]
+        return [key for key, _ in kept], [step for _, step in kept]
+    return None
+
+
 def names_pool_stage(definition: Mapping[str, Any]) -> bool:
     """Whether the trigger or a step names a stage of a talent pool."""
     trigger = definition.get("trigger") or {}

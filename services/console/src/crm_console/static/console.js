@@ -440,6 +440,9 @@
     // built from data, which may hold characters a CSS selector does not allow.
     var remover = event.target.closest && event.target.closest("[data-remove]");
     if (remover) {
+      // A step's Remove is a submit button (without script it posts the form back without
+      // the step): here the part goes at once, and the form is not sent.
+      event.preventDefault();
       var part = remover.closest(remover.getAttribute("data-remove"));
       if (part) {
         var list = part.parentElement;
