@@ -4,6 +4,7 @@ says and what it asks the API (the real API: tests/e2e/test_console_admin.py).""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import httpx
@@ -1764,3 +1765,118 @@ def test_a_closed_registration_says_when_it_opens_or_closed_in_the_events_zone()
     assert registration_closed_note({"time_zone": "UTC"}, now) == (
         "Registration is not open at the moment."
     )
+
+
+async def test_without_script_the_door_checks_in_and_walks_in_on_its_page(
+    console: Console,
+) -> None:
+    """A door without script posts each person's check-in and the walk-in form as forms: the
+    answer is the door's page again (never a bare row or form), the person found checked in."""
+    client, api = console
+    api.answer(
+        "GET", "/api/v1/events/ev1", body=EVENT | {"starts_at": datetime.now(UTC).isoformat()}
+    )
+    ada = REGISTRATIONS[1]
+    api.answer_pages("/api/v1/events/ev1/registrations", [ada])
+    door = await client.get(
+        "/console/events/ev1/check-in", params={"q": "lovelace"}, headers=gateway_headers(ALICE)
+    )
+    assert re.search(
+        r'<form method="post" action="/console/events/ev1/check-in/a1b2c3d4e5f6">\s*'
+        r'<input type="hidden" name="q" value="lovelace">\s*<button type="submit"',
+        door.text,
+    ), door.text
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/registrations/a1b2c3d4e5f6/check-in",
+        body=ada | {"checked_in_at": "2027-03-25T17:10:00Z"},
+    )
+    checked = await client.post(
+        "/console/events/ev1/check-in/a1b2c3d4e5f6",
+        data={"q": "lovelace"},
+        headers=gateway_headers(ALICE),
+    )
+    assert checked.status_code == 200
+    assert '<main id="main"' in checked.text
+    assert 'value="lovelace"' in checked.text  # the search the person was found by
+
+    walked = person("d00d00d00d00", "Søren", "Ørsted-Nuñez") | {
+        "checked_in_at": "2027-03-25T17:20:00Z",
+        "walk_in": True,
+    }
+    api.answer("POST", "/api/v1/events/ev1/walk-ins", 201, walked)
+    added = await client.post(
+        "/console/events/ev1/walk-ins",
+        data={"first_name": "Søren", "last_name": "Ørsted-Nuñez", "email": "soren@example.dk"},
+        headers=gateway_headers(ALICE),
+    )
+    assert added.status_code == 201
+    assert '<main id="main"' in added.text
+    assert "Søren Ørsted-Nuñez is registered as a walk-in and checked in" in added.text
+    assert 'value="soren@example.dk"' in added.text  # the door searches for them
+
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/walk-ins",
+        422,
+        {
+            "type": "validation-error",
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "not valid",
+            "errors": [{"field": "body.email", "detail": "value is not a valid email address"}],
+        },
+    )
+    refused = await client.post(
+        "/console/events/ev1/walk-ins",
+        data={"first_name": "Søren", "last_name": "", "email": "soren@"},
+        headers=gateway_headers(ALICE),
+    )
+    assert refused.status_code == 422
+    assert '<main id="main"' in refused.text
+    assert 'value="soren@"' in refused.text  # kept in the walk-in form, the error at it
+    assert "Enter an e-mail address" in refused.text.split('id="walk-in"', 1)[1]
+
+
+async def test_without_script_the_door_asks_first_on_another_day(console: Console) -> None:
+    """With script the button asks in the browser (`hx-confirm`); without, the console answers
+    the question as a page whose form posts the same fields again, confirmed."""
+    client, api = console
+    early = EVENT | {"starts_at": "2099-12-20T17:00:00Z", "time_zone": "Europe/Zurich"}
+    api.answer("GET", "/api/v1/events/ev1", body=early)
+    form = {"first_name": "Søren", "last_name": "Ørsted", "email": "soren@example.dk"}
+    asked = await client.post(
+        "/console/events/ev1/walk-ins", data=form, headers=gateway_headers(ALICE)
+    )
+    assert asked.status_code == 200
+    assert not [c for c in api.calls if c.method == "POST"]
+    assert (
+        "The event's day is 2099-12-20: a check-in now counts as attendance."
+        in asked.text.replace("&#39;", "'")
+    )
+    assert '<form method="post" action="/console/events/ev1/walk-ins">' in asked.text
+    assert '<input type="hidden" name="email" value="soren@example.dk">' in asked.text
+    assert '<input type="hidden" name="confirmed" value="1">' in asked.text
+    assert "Check Søren Ørsted in all the same</button>" in asked.text
+
+    walked = person("d00d00d00d00", "Søren", "Ørsted") | {"checked_in_at": "2099-12-01T17:20:00Z"}
+    api.answer("POST", "/api/v1/events/ev1/walk-ins", 201, walked)
+    api.answer_pages("/api/v1/events/ev1/registrations", [walked])
+    confirmed = await client.post(
+        "/console/events/ev1/walk-ins",
+        data={**form, "confirmed": "1"},
+        headers=gateway_headers(ALICE),
+    )
+    assert confirmed.status_code == 201
+    assert [c.url.path for c in api.calls if c.method == "POST"] == ["/api/v1/events/ev1/walk-ins"]
+    # htmx asked in the browser already: its post is not asked again.
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/registrations/a1b2c3d4e5f6/check-in",
+        body=REGISTRATIONS[1] | {"checked_in_at": "2099-12-01T17:10:00Z"},
+    )
+    again = await client.post(
+        "/console/events/ev1/check-in/a1b2c3d4e5f6", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert again.status_code == 200
+    assert "all the same</button>" not in again.text

@@ -330,30 +330,19 @@ async def _status_change(
     return done(request, f"{EVENTS}/{event_id}")
 
 
-@router.get("/{event_id}/check-in")
-async def check_in_page(
-    event_id: str,
+async def _door_page(
     request: Request,
-    viewer: CurrentViewer,
-    state: Container,
-    q: Annotated[str, Query(max_length=200)] = "",
-    code: Annotated[str, Query(max_length=50)] = "",
+    viewer: Viewer,
+    state: ConsoleContainer,
+    event_id: str,
+    q: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
-    """The door: find a registrant by name, e-mail or code and check them in (a phone page);
-    htmx asks for the matches alone as the person types. `code` is what a confirmation's QR
-    code opens the page with: the search filled in with it."""
-    q = q or code.strip()
+    """The door as a page: the search for `q` with its matches, and the walk-in form (`extra`
+    holds what a post without script left: who was checked in, a refusal)."""
     desk = EventDesk(state.gateway)
-    if is_htmx(request):
-        matches = await desk.door(viewer.caller, event_id, q)
-        zone, off_day = await desk.door_clock(viewer.caller, event_id) if matches else ("UTC", None)
-        return render(
-            request,
-            state.templates,
-            "events/door_matches.html",
-            {"matches": matches, "q": q, "event_id": event_id, "zone": zone, "off_day": off_day},
-            viewer=viewer,
-        )
     event = await desk.event(viewer.caller, event_id)
     matches = await desk.door(viewer.caller, event_id, q, event) if q else []
     return render(
@@ -368,6 +357,60 @@ async def check_in_page(
             "values": {},
             "errors": {},
             "off_day": off_day_door(event, datetime.now(UTC)),
+            **(extra or {}),
+        },
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/{event_id}/check-in")
+async def check_in_page(
+    event_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    q: Annotated[str, Query(max_length=200)] = "",
+    code: Annotated[str, Query(max_length=50)] = "",
+) -> HTMLResponse:
+    """The door: find a registrant by name, e-mail or code and check them in (a phone page);
+    htmx asks for the matches alone as the person types. `code` is what a confirmation's QR
+    code opens the page with: the search filled in with it."""
+    q = q or code.strip()
+    if is_htmx(request):
+        desk = EventDesk(state.gateway)
+        matches = await desk.door(viewer.caller, event_id, q)
+        zone, off_day = await desk.door_clock(viewer.caller, event_id) if matches else ("UTC", None)
+        return render(
+            request,
+            state.templates,
+            "events/door_matches.html",
+            {"matches": matches, "q": q, "event_id": event_id, "zone": zone, "off_day": off_day},
+            viewer=viewer,
+        )
+    return await _door_page(request, viewer, state, event_id, q)
+
+
+async def _asked_first(
+    request: Request, viewer: Viewer, state: ConsoleContainer, event_id: str, form: dict[str, str]
+) -> HTMLResponse | None:
+    """On another day than the event's the door asks before a check-in. htmx asks in the
+    browser (`hx-confirm`); a form posted without script is answered with the question, a
+    form that posts the same fields again with `confirmed`; None when nothing needs asking."""
+    if is_htmx(request) or form.get("confirmed"):
+        return None
+    _, off_day = await EventDesk(state.gateway).door_clock(viewer.caller, event_id)
+    if off_day is None:
+        return None
+    return render(
+        request,
+        state.templates,
+        "events/door_confirm.html",
+        {
+            "off_day": off_day,
+            "event_id": event_id,
+            "action": request.url.path,
+            "fields": {name: value for name, value in form.items() if name != "confirmed"},
         },
         viewer=viewer,
     )
@@ -377,12 +420,28 @@ async def check_in_page(
 async def check_in(
     event_id: str, registration_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
-    """Checks one registrant in; the answer replaces their row."""
+    """Checks one registrant in; the answer replaces their row (without script: the door's
+    page again, the search the person was found by showing them checked in)."""
+    form = await form_of(request)
+    if (asked := await _asked_first(request, viewer, state, event_id, form)) is not None:
+        return asked
+    desk = EventDesk(state.gateway)
     try:
-        desk = EventDesk(state.gateway)
         person = await desk.check_in(viewer.caller, event_id, registration_id)
     except ApiProblem as refused:
-        return _refusal(request, state, viewer, refused)
+        if is_htmx(request):
+            return _refusal(request, state, viewer, refused)
+        return await _door_page(
+            request,
+            viewer,
+            state,
+            event_id,
+            form.get("q", ""),
+            extra={"door_problem": refused.problem},
+            status_code=refused.problem.status,
+        )
+    if not is_htmx(request):
+        return await _door_page(request, viewer, state, event_id, form.get("q") or code_of(person))
     return render(
         request,
         state.templates,
@@ -403,15 +462,33 @@ async def let_in_as_walk_in(
 ) -> HTMLResponse:
     """Lets in somebody who had cancelled, the door's explicit choice: the events API's walk-in
     with their name and address registers them again and checks them in (a plain check-in of a
-    cancelled registration is refused); the answer replaces their row."""
-    person = walk_in_person(await form_of(request))
+    cancelled registration is refused); the answer replaces their row (without script: the
+    door's page again)."""
+    form = await form_of(request)
+    if (asked := await _asked_first(request, viewer, state, event_id, form)) is not None:
+        return asked
+    person = walk_in_person(form)
+    desk = EventDesk(state.gateway)
     try:
-        desk = EventDesk(state.gateway)
         registration, _, said = await desk.walk_in_said(
             viewer.caller, event_id, person, had_cancelled=True
         )
     except ApiProblem as refused:
-        return _refusal(request, state, viewer, refused)
+        if is_htmx(request):
+            return _refusal(request, state, viewer, refused)
+        return await _door_page(
+            request,
+            viewer,
+            state,
+            event_id,
+            form.get("q", ""),
+            extra={"door_problem": refused.problem},
+            status_code=refused.problem.status,
+        )
+    if not is_htmx(request):
+        return await _door_page(
+            request, viewer, state, event_id, form.get("q") or person["email"], extra={"done": said}
+        )
     zone = await desk.time_zone(viewer.caller, event_id)
     return render(
         request,
@@ -456,8 +533,12 @@ async def walk_in(
     event_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
     """Registers somebody who came without registering and checks them in; the form comes back
-    empty with who was checked in, or with the API's refusal next to the field."""
-    person = walk_in_person(await form_of(request))
+    empty with who was checked in, or with the API's refusal next to the field (without
+    script: in the door's page, which then finds the person walked in)."""
+    form = await form_of(request)
+    if (asked := await _asked_first(request, viewer, state, event_id, form)) is not None:
+        return asked
+    person = walk_in_person(form)
     desk = EventDesk(state.gateway)
     context: dict[str, Any] = {"event_id": event_id, "values": {}, "errors": {}}
     try:
@@ -472,6 +553,11 @@ async def walk_in(
     else:
         context["added"] = said
         status_code = 201 if created else 200
+    if not is_htmx(request):
+        found = person["email"] if "added" in context else ""
+        return await _door_page(
+            request, viewer, state, event_id, found, extra=context, status_code=status_code
+        )
     # The form comes back for the next person: still asking first on another day.
     context["off_day"] = (await desk.door_clock(viewer.caller, event_id))[1]
     return render(
