@@ -309,6 +309,20 @@ def test_a_time_with_no_utc_equivalent_is_a_validation_problem(gateway: Gateway)
     assert response.status_code == 422, response.text
 
 
+def test_a_range_that_ends_before_it_starts_is_a_validation_problem(gateway: Gateway) -> None:
+    """Dates typed the wrong way round are said to be, not answered with an empty log."""
+    for path in ("/api/v1/audit", "/api/v1/audit/export"):
+        response = gateway.client.get(
+            path,
+            params={"since": "2026-12-10", "until": "2026-12-01"},
+            headers=gateway.as_("acme-admin"),
+        )
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert (error["source"], error["field"]) == ("query", "until"), error
+        assert error["detail"] == "`until` must be on or after `since`"
+
+
 def test_a_malformed_cursor_is_a_problem(gateway: Gateway) -> None:
     response = gateway.client.get(
         "/api/v1/audit", params={"cursor": "%%%"}, headers=gateway.as_("acme-admin")

@@ -482,6 +482,17 @@ async def test_the_audit_log_filters_pages_and_exports(console: Console) -> None
     assert call.url.params["action"] == "POST /users"
     assert "until" not in call.url.params
 
+    # Days typed the wrong way round are said so, not "No entries match" (and not asked).
+    reversed_days = await client.get(
+        "/console/settings/audit",
+        params={"since": "2026-12-10", "until": "2026-12-01"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert reversed_days.status_code == 200
+    assert "The “To” day is before the “From” day" in reversed_days.text
+    assert "No entries match" not in reversed_days.text
+    assert len([call for call in api.calls if call.url.path == "/api/v1/audit"]) == 1
+
     api.routes[("GET", "/api/v1/audit/export")] = httpx.Response(
         200,
         content=b"id,at\na1,2026\n",
@@ -588,6 +599,37 @@ async def test_the_contact_policy_is_saved_and_its_refusal_shown_by_the_fields(
     assert refused.status_code == 422
     assert 'id="e-quiet_hours">quiet hours need different start and end times<' in refused.text
     assert json.loads(api.calls[-1].content)["frequency_cap"] is None
+
+    # Each refused part of the cap at its own field, not the first one at the fieldset.
+    api.answer(
+        "PUT",
+        "/api/v1/settings/contact-policy",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request",
+            "errors": [
+                {
+                    "field": "body.frequency_cap.max_messages",
+                    "detail": "Input should be greater than or equal to 1",
+                },
+                {
+                    "field": "body.frequency_cap.period_days",
+                    "detail": "Input should be less than or equal to 90",
+                },
+            ],
+        },
+    )
+    capped = await client.post(
+        "/console/settings/contact-policy",
+        data=form | {"cap_on": "on", "max_messages": "0", "period_days": "500"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert capped.status_code == 422
+    assert 'id="e-max_messages">' in capped.text
+    assert 'id="e-period_days">' in capped.text
+    assert 'id="e-frequency_cap"' not in capped.text
 
     release = {"status": "running", "held": 12, "examined": 5, "released": 4}
     api.answer("PUT", "/api/v1/settings/contact-policy", body=policy | {"release": release})

@@ -47,6 +47,7 @@ from crm_console.domain.policies import (
     ON_LAPSE,
     ON_LIMIT,
     PolicyForm,
+    policy_errors,
     policy_form,
     policy_values,
     retention_form,
@@ -328,9 +329,13 @@ async def revoke_api_key(
 async def audit_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The audit log, newest first, filtered; htmx asks for the results alone."""
     filters = AuditFilters.from_query(request.query_params)
-    page, people = await asyncio.gather(
-        AuditTrail(state.gateway).search(viewer.caller, filters), page_people(viewer, state)
-    )
+    page: dict[str, Any]
+    if filters.range_problem:
+        page, people = {"items": [], "next_cursor": None}, await page_people(viewer, state)
+    else:
+        page, people = await asyncio.gather(
+            AuditTrail(state.gateway).search(viewer.caller, filters), page_people(viewer, state)
+        )
     template = "settings/audit_results.html" if is_htmx(request) else "settings/audit.html"
     return render(
         request,
@@ -429,7 +434,7 @@ async def save_contact_policy(
             viewer,
             state,
             "contact_policy",
-            PolicyForm(form.values, {**form.errors, **refused.problem.field_errors}),
+            PolicyForm(form.values, {**form.errors, **policy_errors(refused.problem.paths)}),
             problem=refused.problem,
             status_code=refused.problem.status,
         )
@@ -483,7 +488,7 @@ async def save_retention(request: Request, viewer: CurrentViewer, state: Contain
             viewer,
             state,
             "retention",
-            PolicyForm(form.values, {**form.errors, **refused.problem.field_errors}),
+            PolicyForm(form.values, {**form.errors, **policy_errors(refused.problem.paths)}),
             problem=refused.problem,
             status_code=refused.problem.status,
         )

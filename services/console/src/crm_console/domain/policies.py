@@ -50,11 +50,30 @@ def policy_values(policy: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+# The policy's parts the API names by path (`frequency_cap.period_days`) and the form's field
+# of each: every refused part is shown at its own field, not the first one at the fieldset.
+_PART_FIELDS = {
+    "frequency_cap.max_messages": "max_messages",
+    "frequency_cap.period_days": "period_days",
+    "quiet_hours.start": "quiet_start",
+    "quiet_hours.end": "quiet_end",
+}
+
+
+def policy_errors(paths: Mapping[str, str]) -> dict[str, str]:
+    """The API's refusal of a policy (`Problem.paths`: each field's path and what is wrong) as
+    the form's fields; a path the form has no field for stays as the API named its first part."""
+    errors: dict[str, str] = {}
+    for path, detail in paths.items():
+        errors.setdefault(_PART_FIELDS.get(path) or path.split(".", 1)[0], detail)
+    return errors
+
+
 def _number(values: dict[str, str], name: str, errors: dict[str, str]) -> int | None:
     try:
         return int(values[name])
     except ValueError:
-        errors[name] = "a whole number"
+        errors[name] = "Enter a whole number."
         return None
 
 

@@ -404,6 +404,14 @@ class AuditFilters:
             cursor=query.get("cursor", ""),
         )
 
+    @property
+    def range_problem(self) -> str | None:
+        """What is wrong with the days chosen: a last day before the first (typed the wrong
+        way round) would find nothing, which the page says instead of "No entries match"."""
+        if self.since and self.until and self.until < self.since:
+            return "The “To” day is before the “From” day: swap them to see that period."
+        return None
+
     def api_filters(self) -> dict[str, Any]:
         """The API's filters: `until` is the day after the last day shown (it is exclusive)."""
         return {

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pymongo.errors import PyMongoError
 
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container
@@ -143,6 +144,16 @@ class AuditFilters(BaseModel):
             return value.astimezone(UTC)
         except OverflowError:
             raise ValueError("the time is out of range") from None
+
+    @field_validator("until")
+    @classmethod
+    def _after_since(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        """A range that ends before it starts finds nothing for a reason the person should
+        be told (dates typed the wrong way round), not an empty log."""
+        since = info.data.get("since")
+        if value is not None and since is not None and value < since:
+            raise PydanticCustomError("range", "`until` must be on or after `since`")
+        return value
 
     def query(self, before_id: str | None = None) -> AuditQuery:
         return AuditQuery(
