@@ -94,17 +94,15 @@ async def test_a_backfill_runs_in_the_background_and_its_events_reach_kafka(
     service.ats.add_job("job-1", "Data Engineer", at=start)
     connection = await connect(service, api_key="lever-secret-key")
     url = f"/ats/connections/{connection['id']}"
+    # Connecting with an API key starts the first backfill at once, in the admin's name.
+    first = connection["backfill"]
+    assert (first["kind"], first["state"], first["requested_by"]) == ("backfill", "running", "ada")
 
     refused = await service.client.post(f"{url}/backfill", headers=service.recruiter)
     assert refused.status_code == 403, refused.text
-    started = await service.client.post(f"{url}/backfill", headers=service.admin)
-    # The schedule backfills a new connection with an API key by itself: whichever of it and
-    # this request comes first runs, and the other is told so (409 `sync-running`).
-    assert started.status_code in (202, 409), started.text
-    if started.status_code == 202:
-        assert (started.json()["kind"], started.json()["requested_by"]) == ("backfill", "ada")
-    else:
-        assert started.json()["type"].endswith(":sync-running")
+    running = await service.client.post(f"{url}/backfill", headers=service.admin)
+    assert running.status_code == 409, running.text
+    assert running.json()["type"].endswith(":sync-running")
 
     async def finished() -> bool:
         shown = await service.client.get(f"{url}/sync", headers=service.recruiter)
@@ -150,6 +148,7 @@ async def test_a_backfill_runs_in_the_background_and_its_events_reach_kafka(
 
 async def test_a_connection_without_an_api_key_or_unknown_is_refused(service: Service) -> None:
     webhooks_only = await connect(service)
+    assert webhooks_only["backfill"] is None  # nothing to read the ATS with
     for action in ("backfill", "reconcile"):
         refused = await service.client.post(
             f"/ats/connections/{webhooks_only['id']}/{action}", headers=service.admin
@@ -169,7 +168,7 @@ async def test_a_connection_without_an_api_key_or_unknown_is_refused(service: Se
     service.ats.failing_pages = 100
     connection = await connect(service, api_key="lever-secret-key")
     url = f"/ats/connections/{connection['id']}"
-    assert (await service.client.post(f"{url}/backfill", headers=service.admin)).status_code == 202
+    assert connection["backfill"]["state"] == "running"  # started by connecting
     busy = await service.client.post(f"{url}/reconcile", headers=service.admin)
     assert busy.status_code == 409, busy.text
     assert busy.json()["type"].endswith(":sync-running")

@@ -772,6 +772,7 @@ async def test_an_ats_connection_shows_its_secret_once_and_disconnects(console: 
     )
     assert created.status_code == 200
     assert 'value="whsec_1"' in created.text
+    assert "ats-first-backfill" not in created.text  # no API key: nothing to import with
     assert created.headers["cache-control"] == "no-store"
     assert json.loads(api.calls[0].content) == {"provider": "greenhouse", "name": "Greenhouse EU"}
     listed = await client.get("/console/settings/ats", headers=gateway_headers(RITA))
@@ -797,7 +798,13 @@ async def test_an_ats_api_key_is_sent_once_and_never_echoed(console: Console) ->
         "api_connected": True,
     }
     api.answer("GET", "/api/v1/ats/connections", body=[connection])
-    api.answer("POST", "/api/v1/ats/connections", 201, connection | {"webhook_secret": "whsec_2"})
+    first_backfill = {"id": "r1", "kind": "backfill", "state": "running"}
+    api.answer(
+        "POST",
+        "/api/v1/ats/connections",
+        201,
+        connection | {"webhook_secret": "whsec_2", "backfill": first_backfill},
+    )
     created = await client.post(
         "/console/settings/ats",
         data={
@@ -816,6 +823,8 @@ async def test_an_ats_api_key_is_sent_once_and_never_echoed(console: Console) ->
     }
     assert "tok-secret" not in created.text
     assert "Key set" in created.text
+    # Connecting with a key started the first backfill: the page says where it shows.
+    assert "The import of its history (backfill) has started" in created.text
     # A browser must not offer a saved password for it (axe checks the attribute's value).
     assert 'id="f-api_key" name="api_key" type="password"' in created.text
     assert " autocomplete=new-password " in created.text

@@ -219,7 +219,23 @@ async def create_connection(
         raise _already_connected(refused) from None
     # Names the new connection (the gateway's audit entry takes its id from here).
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{connection.id}"
-    return _created(connection, container.public_base_url)
+    created = _created(connection, container.public_base_url)
+    if connection.api_key is not None and connection.provider in container.api_factories:
+        # The first backfill at once, not at the schedule's next look (up to a minute): the
+        # admin who just connected sees its progress, or the ATS refusing the key, right away.
+        try:
+            first = await sync.start_backfill(
+                container.storage,
+                container.api_factories,
+                principal.tenant_id,
+                connection.id,
+                requested_by=principal.user_id,
+            )
+        except (SyncRunningError, sync.ApiNotConnected):
+            return created  # the schedule was first, or the ATS's API cannot be read yet
+        container.sync_runner.wakeup.notify()
+        created.backfill = _run(first)
+    return created
 
 
 @router.get(

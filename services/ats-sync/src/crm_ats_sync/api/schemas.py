@@ -171,12 +171,6 @@ class ConnectionView(ConnectionPublic):
     health: ConnectionHealthPublic
 
 
-class ConnectionCreated(ConnectionPublic):
-    """A new connection; the secret is shown this once, to paste into the ATS's webhook setup."""
-
-    webhook_secret: str
-
-
 class WebhookReceipt(BaseModel):
     status: str = Field(
         description="`accepted`; `duplicate` (this delivery id was received before); "
@@ -246,6 +240,17 @@ class SyncRunPublic(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     requested_by: str | None = Field(description="Who started it; null for the schedule.")
+
+
+class ConnectionCreated(ConnectionPublic):
+    """A new connection; the secret is shown this once, to paste into the ATS's webhook setup."""
+
+    webhook_secret: str
+    backfill: SyncRunPublic | None = Field(
+        default=None,
+        description="The first backfill, started at once for a connection made with an API key "
+        "(a key the ATS refuses fails it within seconds: `GET .../sync`); null without a key.",
+    )
 
 
 class SyncStatusPublic(BaseModel):
