@@ -323,6 +323,25 @@ def test_the_event_form_sends_wall_clock_times_with_their_zone() -> None:
     )
     assert set(broken.errors) == {"name", "kind", "format", "starts_at", "time_zone", "capacity"}
     assert "status" not in event_form({"draft": "on"}).body  # an edit never changes the status
+    # What the API would say only once the rest is valid is said with the rest, in one round.
+    backwards = event_form(
+        {
+            "name": "Fair",
+            "kind": "career_fair",
+            "time_zone": "Mars/Base",
+            "starts_at": "2027-03-25T18:00",
+            "ends_at": "2027-03-25T17:00",
+            "registration_opens_at": "2027-03-20T09:00",
+            "registration_closes_at": "2027-03-20T09:00",
+            "capacity": "-3",
+        }
+    )
+    assert backwards.errors == {
+        "time_zone": "not a time zone name such as Europe/Berlin or UTC",
+        "ends_at": "the event must end after it starts",
+        "registration_closes_at": "registration must close after it opens",
+        "capacity": "Enter 1 or more.",
+    }
 
 
 def test_an_edit_tells_registrants_only_with_the_box_ticked() -> None:

@@ -116,6 +116,26 @@ def test_fields_that_do_not_fit_together_are_refused_by_name(
     assert refused.value.field == field
 
 
+def test_every_field_that_does_not_fit_is_named_at_once() -> None:
+    """A form is fixed in one round: the zone, the end and the place together, not one per
+    try; what is checked against the end waits for an end after the start."""
+    with pytest.raises(EventDetailsInvalid) as refused:
+        check_event_details(
+            event(
+                time_zone="Mars/Base",
+                ends_at=NOW + timedelta(days=9),
+                registration_closes_at=NOW + timedelta(days=12),
+                format=EventFormat.VIRTUAL,
+            )
+        )
+    assert refused.value.faults == (
+        ("join_url", "a virtual event needs a join URL"),
+        ("time_zone", "'Mars/Base' is not an IANA time zone"),
+        ("ends_at", "the event must end after it starts"),
+    )
+    assert refused.value.field == "join_url"
+
+
 def test_each_format_with_its_place_is_accepted_and_a_venue_may_come_later() -> None:
     check_event_details(event())  # in person, venue to be announced
     check_event_details(event(location="Acme HQ"))

@@ -98,11 +98,27 @@ def event_form(form: Mapping[str, str], *, creating: bool = False) -> EventForm:
     except (ZoneInfoNotFoundError, ValueError):
         errors["time_zone"] = "not a time zone name such as Europe/Berlin or UTC"
     times = {name: _local_time(name, values[name], errors) for name in TIME_FIELDS}
+    # Said here with the rest, as the API says them only once the fields are otherwise valid
+    # (one round of errors, not three); both times are in the event's zone.
+    for first, then, why in (
+        ("starts_at", "ends_at", "the event must end after it starts"),
+        (
+            "registration_opens_at",
+            "registration_closes_at",
+            "registration must close after it opens",
+        ),
+    ):
+        start, end = times[first], times[then]
+        if start is not None and end is not None and end <= start:
+            errors.setdefault(then, why)
     capacity: int | None = None
     try:
         capacity = int(values["capacity"])
     except ValueError:
         errors["capacity"] = "a whole number of seats"
+    else:
+        if capacity < 1:
+            errors["capacity"] = "Enter 1 or more."
     body: dict[str, Any] = {
         "name": values["name"],
         "kind": values["kind"],

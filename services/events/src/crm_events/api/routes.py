@@ -108,7 +108,7 @@ def _refused_registration(refused: RegistrationRefused) -> ProblemError:
 def _invalid(error: EventDetailsInvalid | AnswerInvalid | SessionChoiceInvalid) -> ProblemError:
     match error:
         case EventDetailsInvalid():
-            field = error.field
+            return validation_problem([FieldError(name, why) for name, why in error.faults])
         case AnswerInvalid():
             field = f"answers.{error.question_id}"
         case SessionChoiceInvalid():

@@ -48,10 +48,12 @@ class EventFormat(StrEnum):
 
 
 class EventDetailsInvalid(ValueError):
-    """Event fields that do not fit together (a 422): the field and why."""
+    """Event fields that do not fit together (a 422): the field and why (`field`, `detail`:
+    the first; `faults`: every one found, so a form is fixed in one round)."""
 
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
+    def __init__(self, field: str, detail: str, *more: tuple[str, str]) -> None:
+        self.faults = ((field, detail), *more)
+        super().__init__("; ".join(f"{name}: {why}" for name, why in self.faults))
         self.field = field
         self.detail = detail
 
@@ -242,48 +244,51 @@ def times_in_utc(fields: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
 
 
 def check_event_details(event: RecruitingEvent) -> None:
-    """Refuses fields that do not fit together (`EventDetailsInvalid`).
+    """Refuses fields that do not fit together (`EventDetailsInvalid`, naming every one).
 
     The place follows the format: a virtual event has a join URL and no venue, a hybrid one
     both, an in-person one no join URL and a venue that may still be unknown (announced
     later; events stored before formats existed are such events). The end comes after the
-    start; registration closes after it opens and no later than the event ends.
+    start; registration closes after it opens and no later than the event ends. What is
+    checked against the event's end (registration closing, the sessions) waits for an end
+    that comes after the start.
     """
+    faults: list[tuple[str, str]] = []
     try:
         check_questions(event.questions)
     except QuestionsInvalid as invalid:
-        raise EventDetailsInvalid(f"questions[{invalid.index}]", invalid.detail) from None
+        faults.append((f"questions[{invalid.index}]", invalid.detail))
     if event.format is EventFormat.VIRTUAL and event.location:
-        raise EventDetailsInvalid("location", "a virtual event has no venue")
+        faults.append(("location", "a virtual event has no venue"))
     if event.format is EventFormat.HYBRID and not event.location:
-        raise EventDetailsInvalid("location", "a hybrid event needs a venue")
+        faults.append(("location", "a hybrid event needs a venue"))
     if event.format is EventFormat.IN_PERSON and event.join_url:
-        raise EventDetailsInvalid("join_url", "an in-person event has no join URL")
+        faults.append(("join_url", "an in-person event has no join URL"))
     if event.format is not EventFormat.IN_PERSON and not event.join_url:
-        raise EventDetailsInvalid("join_url", f"a {event.format.value} event needs a join URL")
-    time_zone(event.time_zone)
+        faults.append(("join_url", f"a {event.format.value} event needs a join URL"))
+    try:
+        time_zone(event.time_zone)
+    except EventDetailsInvalid as unknown:
+        faults.extend(unknown.faults)
     starts = as_utc(event.starts_at)
-    if event.ends_at is not None and as_utc(event.ends_at) <= starts:
-        raise EventDetailsInvalid("ends_at", "the event must end after it starts")
+    ends = as_utc(event.ends_at) if event.ends_at is not None else None
+    ends_in_order = ends is None or ends > starts
+    if not ends_in_order:
+        faults.append(("ends_at", "the event must end after it starts"))
     opens, closes = event.registration_opens_at, event.registration_closes_at
     if opens is not None and closes is not None and as_utc(opens) >= as_utc(closes):
-        raise EventDetailsInvalid(
-            "registration_closes_at", "registration must close after it opens"
-        )
-    end = as_utc(event.ends_at) if event.ends_at is not None else starts
-    if closes is not None and as_utc(closes) > end:
-        raise EventDetailsInvalid(
-            "registration_closes_at", "registration cannot close after the event ends"
-        )
-    try:
-        check_sessions(
-            event.sessions,
-            event_starts=starts,
-            event_ends=as_utc(event.ends_at) if event.ends_at is not None else None,
-            event_capacity=event.capacity,
-        )
-    except SessionsInvalid as invalid:
-        raise EventDetailsInvalid(f"sessions[{invalid.index}]", invalid.detail) from None
+        faults.append(("registration_closes_at", "registration must close after it opens"))
+    elif closes is not None and ends_in_order and as_utc(closes) > (ends or starts):
+        faults.append(("registration_closes_at", "registration cannot close after the event ends"))
+    if ends_in_order:
+        try:
+            check_sessions(
+                event.sessions, event_starts=starts, event_ends=ends, event_capacity=event.capacity
+            )
+        except SessionsInvalid as invalid:
+            faults.append((f"sessions[{invalid.index}]", invalid.detail))
+    if faults:
+        raise EventDetailsInvalid(*faults[0], *faults[1:])
 
 
 class RegistrationRefusal(StrEnum):
