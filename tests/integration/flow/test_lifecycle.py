@@ -289,6 +289,52 @@ async def test_a_live_sequence_is_edited_paused_resumed_and_archived_with_its_en
     assert no_edit.status_code == 409, no_edit.text
 
 
+async def test_an_edit_moves_enrolments_with_their_steps_never_repeating_one(
+    stack: Stack, smtp_sink: SmtpSink, campaigns_db: Database
+) -> None:
+    """A step inserted before where an enrolment waits, and one removed after it: the
+    enrolment goes on with the step it was about to run (its position shifts with it), not the
+    one now at its old number (until 2026-12-07 it waited out the same wait again, and a send
+    inserted before a send it had run made it get that mail twice)."""
+    first = await new_template(stack, "First touch")
+    follow_up = await new_template(stack, "Follow-up")
+    intro = await new_template(stack, "Intro")
+    candidate, email = await create_candidate(stack, ACME_TOKEN, first)
+    steps = [
+        {"type": "send", "template_id": first},
+        {"type": "wait", "days": 3},
+        {"type": "send", "template_id": follow_up},
+        {"type": "wait", "days": 3},
+    ]
+    sequence = await create_sequence(stack, ACME_TOKEN, trigger={"type": "manual"}, steps=steps)
+    url = f"/api/v1/sequences/{sequence['id']}"
+    await enrol(stack, ACME_TOKEN, sequence["id"], candidate)
+    await mails_to(smtp_sink, email, 1)
+    waiting = await enrolment_of(
+        stack, ACME_TOKEN, sequence["id"], candidate, lambda e: e["state"] == "waiting", "waits"
+    )
+    assert waiting["step_index"] == 2  # about to send the follow-up once the wait is over
+
+    edited = await stack.gateway.patch(
+        url,
+        headers=headers(stack, **{"If-Match": '"1"'}),
+        json={"steps": [{"type": "send", "template_id": intro}, *steps[:3]]},
+    )
+    assert edited.status_code == 200, edited.text
+    moved = await enrolment_of(
+        stack, ACME_TOKEN, sequence["id"], candidate, lambda e: e["step_index"] != 2, "not moved"
+    )
+    assert (moved["step_index"], moved["state"]) == (3, "waiting")  # the follow-up, still
+    await fast_forward(campaigns_db, sequence["id"], candidate)
+    [_, sent] = await mails_to(smtp_sink, email, 2)
+    assert sent.subject == "Follow-up"
+    await enrolment_of(
+        stack, ACME_TOKEN, sequence["id"], candidate, lambda e: e["status"] == "completed", "done"
+    )
+    # Neither the inserted intro (before what it had run) nor the first mail again.
+    assert [m.subject for m in smtp_sink.messages_to(email)] == ["First touch", "Follow-up"]
+
+
 async def test_a_sequence_edit_is_validated_like_a_new_one(stack: Stack) -> None:
     template_id = await new_template(stack, "Valid")
     sequence = await create_sequence(

@@ -30,6 +30,7 @@ from crm_campaigns.domain.sequences import (
     parse_steps,
     parse_trigger,
     resolve_target,
+    step_remap,
     zone_named,
 )
 
@@ -308,3 +309,59 @@ def test_an_enrolment_s_state_splits_active_into_due_and_waiting() -> None:
     assert enrolment_state(EnrolmentStatus.FAILED, None, now) is EnrolmentState.FAILED
     assert enrolment_state(EnrolmentStatus.EXITED, None, now) is EnrolmentState.EXITED
     assert enrolment_state(EnrolmentStatus.COMPLETED, None, now) is EnrolmentState.COMPLETED
+
+
+def _send(template: str) -> dict[str, Any]:
+    return {"type": "send", "template_id": template}
+
+
+WAIT = {"type": "wait", "days": 2}
+
+
+def test_an_edit_moves_enrolments_with_the_steps_they_have_not_reached() -> None:
+    """Positions are "about to run step i" (and past the last): an inserted step before it is
+    run, a removed one is never run again nor skipped over, a changed one runs changed."""
+    old = parse_steps([_send("welcome"), WAIT, _send("jobs"), WAIT, _send("event")])
+    # A step inserted first, one removed (the second wait), one changed in place.
+    new = parse_steps([_send("intro"), _send("welcome"), WAIT, _send("jobs"), _send("event-2026")])
+    remap = step_remap(old, new)
+    assert remap.positions == {0: 0, 1: 2, 2: 3, 3: 4, 4: 4, 5: 5}
+    # Who had got the welcome mail (waiting at 1) goes on after it, never getting "intro"
+    # nor the welcome again; who waited after "jobs" (3) gets the changed event mail next.
+    assert remap.places == {0: 1, 1: 2, 2: 3, 4: 4}
+    assert remap.moves_anything
+
+    # A step inserted where an enrolment stands runs before the one it was about to run.
+    inserted = step_remap(
+        old,
+        parse_steps(
+            [
+                *map(dict, [_send("welcome"), WAIT]),
+                _send("new"),
+                _send("jobs"),
+                WAIT,
+                _send("event"),
+            ]
+        ),
+    )
+    assert inserted.positions[2] == 2  # "new", then "jobs"
+    assert inserted.positions[3] == 4
+
+    # Steps added after the last: enrolments in their final wait run them.
+    appended = step_remap(
+        old,
+        parse_steps([_send("welcome"), WAIT, _send("jobs"), WAIT, _send("event"), _send("more")]),
+    )
+    assert appended.positions[5] == 5
+
+    # Only a label changed elsewhere, or nothing: nobody moves.
+    same = step_remap(old, old)
+    assert not same.moves_anything
+    relabelled = step_remap(
+        old,
+        parse_steps(
+            [_send("welcome"), WAIT, _send("jobs"), WAIT, {**_send("event"), "label": "last"}]
+        ),
+    )
+    assert relabelled.positions == {n: n for n in range(6)}
+    assert not relabelled.moves_anything  # the changed step keeps its place and its mail

@@ -29,6 +29,7 @@ from crm_campaigns.domain.models import (
     Trigger,
 )
 from crm_campaigns.domain.pool_stages import stage_problems
+from crm_campaigns.domain.sequences import step_remap
 from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.collections import SEQUENCES
@@ -182,8 +183,9 @@ async def edit_sequence(
 ) -> None:
     """Applies an edit made from `version` of the sequence, and stages `sequence.saved`.
 
-    Enrolments in progress go on from the step index they are at, in the edited steps: an edit
-    applies to the steps they have not reached yet, and one past the end completes. Raises
+    Enrolments in progress move with the steps (`step_remap`): each runs next what it had not
+    reached (the step it was about to run, what replaced it, or the step after a removed one,
+    after any step inserted right there), and an edit never runs again what it had run. Raises
     `TemplateNotLive` if one of `new_steps` sends a template that is unknown or archived,
     `StagesNotInPool` if `new_trigger` or `new_steps` name a stage their pool does not have.
     """
@@ -196,11 +198,18 @@ async def edit_sequence(
         )
         if new_steps is not None:
             await hold_send_templates(database, sequence.tenant_id, new_steps, session=session)
+        # The steps the edit replaces, read in its transaction (the replace below takes only
+        # `version`, so these are that version's when it succeeds).
+        replaced = await sequences.get(sequence.id, session=session)
         if await sequences.replace(
             sequence.id, version, changes, updated_by=user_id, session=session
         ):
             edited = await sequences.get(sequence.id, session=session)
             assert edited is not None
+            if new_steps is not None and replaced is not None:
+                await EnrolmentRepository(database, sequence.tenant_id).follow_edited_steps(
+                    sequence.id, step_remap(replaced.steps, new_steps), session=session
+                )
             await to_sequence_saved(outbox, edited, session=session)
             return
         latest = await sequences.get(sequence.id, session=session)

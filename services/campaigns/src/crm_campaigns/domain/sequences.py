@@ -5,10 +5,12 @@ Nothing here touches the database or the clock; the engine passes in what it rea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import time as time_of_day
+from difflib import SequenceMatcher
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -328,3 +330,84 @@ def evaluate_branch(
     if now < window_end:
         return BranchOutcome(BranchDecision.WAIT, window_end)
     return BranchOutcome(BranchDecision.NO)
+
+
+def _step_key(step: Step) -> str:
+    """A step's definition as comparable text: two steps with the same key do the same."""
+    return json.dumps(_step_adapter.dump_python(step, mode="json"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class StepRemap:
+    """What an edit of a sequence's steps means for its enrolments in progress.
+
+    An enrolment's `step_index` is a position: it is about to run that step (past the last
+    step: it waits out a final wait). `positions` maps each position of the old steps
+    (`0..len(old)`) to the new one, so that an enrolment runs next what it had not reached:
+    the same step where it was kept, what replaced it where it was changed, the step after it
+    where it was removed, and steps inserted right where it is (before the step it was about to
+    run) first. `places` maps the index of each old step that is still there, as it was or
+    changed in place, to its new index (a branch reads the message a send step sent by the
+    step's index); a removed step has none."""
+
+    positions: dict[int, int]
+    places: dict[int, int]
+
+    @property
+    def moves_anything(self) -> bool:
+        """Whether an enrolment's position or its record of sent messages changes."""
+        old_steps = len(self.positions) - 1  # positions run from 0 to past the last step
+        return (
+            any(old != new for old, new in self.positions.items())
+            or any(old != new for old, new in self.places.items())
+            or len(self.places) < old_steps
+        )
+
+
+def step_remap(old: Sequence[Step], new: Sequence[Step]) -> StepRemap:
+    """How an edit from `old` to `new` steps moves the enrolments in progress (`StepRemap`).
+    Steps are matched as a diff matches lines; among those the edit changed, a step of the
+    same kind (a send, a wait...) in the same run is the one changed in place."""
+    positions: dict[int, int] = {}
+    places: dict[int, int] = {}
+    _align(
+        [_step_key(step) for step in old],
+        [_step_key(step) for step in new],
+        (0, 0),
+        positions,
+        places,
+        kinds=([step.type for step in old], [step.type for step in new]),
+    )
+    positions.setdefault(len(old), len(new))
+    return StepRemap(positions, places)
+
+
+def _align(
+    old: Sequence[str],
+    new: Sequence[str],
+    start: tuple[int, int],
+    positions: dict[int, int],
+    places: dict[int, int],
+    *,
+    kinds: tuple[Sequence[str], Sequence[str]] | None,
+) -> None:
+    """Records where `old`'s positions and steps (from `start[0]`) go among `new`'s (from
+    `start[1]`). With `kinds`, a changed run is aligned again by the steps' kinds; without,
+    its steps are paired in order (each changed in place)."""
+    matcher = SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        a1, a2, b1, b2 = i1 + start[0], i2 + start[0], j1 + start[1], j2 + start[1]
+        if tag == "insert":
+            # Steps inserted where an enrolment stands come before the one it was about to run.
+            positions.setdefault(a1, b1)
+        elif tag == "replace" and kinds is not None:
+            _align(kinds[0][i1:i2], kinds[1][j1:j2], (a1, b1), positions, places, kinds=None)
+            continue
+        for position in range(a1, a2):
+            if tag in ("equal", "replace"):
+                offset = position - a1
+                positions.setdefault(position, b1 + min(offset, b2 - b1))
+                if offset < b2 - b1:
+                    places.setdefault(position, b1 + offset)
+            else:  # delete: the step after the removed ones
+                positions.setdefault(position, b1)

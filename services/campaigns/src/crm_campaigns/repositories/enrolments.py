@@ -22,6 +22,7 @@ from crm_campaigns.domain.models import (
     StepProblem,
     enrolment_id,
 )
+from crm_campaigns.domain.sequences import StepRemap
 from crm_campaigns.publishers import SOURCE, enrolment_ended_envelope, to_enrolment_started
 from crm_campaigns.repositories.collections import (
     ENROLMENTS,
@@ -255,6 +256,42 @@ class EnrolmentRepository:
         in_progress = [status.value for status in ENROLMENTS_IN_PROGRESS]
         query = {"sequence_id": sequence_id, "status": {"$in": in_progress}}
         return await self._exit(query, reason, session=session)
+
+    async def follow_edited_steps(
+        self, sequence_id: str, remap: StepRemap, *, session: Session
+    ) -> int:
+        """Moves the sequence's enrolments in progress to where their positions went in its
+        edited steps (`step_remap`), and their sent messages to the steps now in place; how
+        many changed. In the edit's transaction: an engine holding one of them finds its
+        claimed position gone and leaves it for its next turn."""
+        if not remap.moves_anything:
+            return 0
+        in_progress = [status.value for status in ENROLMENTS_IN_PROGRESS]
+        documents = await self._enrolments.find(
+            {"sequence_id": sequence_id, "status": {"$in": in_progress}},
+            projection={"step_index": 1, "sent_messages": 1},
+            session=session,
+        )
+        past_the_end = max(remap.positions)
+        updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for document in documents:
+            position = int(document.get("step_index", 0))
+            moved_to = remap.positions[min(position, past_the_end)]
+            sent = dict(document.get("sent_messages") or {})
+            still_sent = {
+                str(remap.places[int(index)]): message
+                for index, message in sent.items()
+                if int(index) in remap.places
+            }
+            if moved_to != position or still_sent != sent:
+                updates.append(
+                    (
+                        {"_id": document["_id"], "step_index": position},
+                        {"$set": {"step_index": moved_to, "sent_messages": still_sent}},
+                    )
+                )
+        await self._enrolments.update_each(updates, session=session)
+        return len(updates)
 
     async def active_sequences(self, candidate_id: str, *, session: Session) -> list[str]:
         """The sequences the candidate is enrolled in and not done with (active, paused with its
