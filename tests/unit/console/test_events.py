@@ -1818,6 +1818,20 @@ async def test_without_script_the_door_checks_in_and_walks_in_on_its_page(
     assert checked.status_code == 200
     assert '<main id="main"' in checked.text
     assert 'value="lovelace"' in checked.text  # the search the person was found by
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/registrations/a1b2c3d4e5f6/check-in",
+        409,
+        {"title": "Conflict", "status": 409, "type": "event-cancelled", "detail": "was cancelled"},
+    )
+    refused = await client.post(
+        "/console/events/ev1/check-in/a1b2c3d4e5f6",
+        data={"q": "lovelace"},
+        headers=gateway_headers(ALICE),
+    )
+    assert refused.status_code == 409
+    assert '<main id="main"' in refused.text
+    assert '<div class="problem" role="alert"><p>was cancelled</p></div>' in refused.text
 
     walked = person("d00d00d00d00", "Søren", "Ørsted-Nuñez") | {
         "checked_in_at": "2027-03-25T17:20:00Z",

@@ -416,6 +416,29 @@ async def _asked_first(
     )
 
 
+async def _door_refusal(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    event_id: str,
+    form: dict[str, str],
+    refused: ApiProblem,
+) -> HTMLResponse:
+    """The API's refusal of a door's check-in: in place of the row for htmx, above the search
+    the person was found by in the door's page without script."""
+    if is_htmx(request):
+        return _refusal(request, state, viewer, refused)
+    return await _door_page(
+        request,
+        viewer,
+        state,
+        event_id,
+        form.get("q", ""),
+        extra={"door_problem": refused.problem},
+        status_code=refused.problem.status,
+    )
+
+
 @router.post("/{event_id}/check-in/{registration_id}")
 async def check_in(
     event_id: str, registration_id: str, request: Request, viewer: CurrentViewer, state: Container
@@ -429,17 +452,7 @@ async def check_in(
     try:
         person = await desk.check_in(viewer.caller, event_id, registration_id)
     except ApiProblem as refused:
-        if is_htmx(request):
-            return _refusal(request, state, viewer, refused)
-        return await _door_page(
-            request,
-            viewer,
-            state,
-            event_id,
-            form.get("q", ""),
-            extra={"door_problem": refused.problem},
-            status_code=refused.problem.status,
-        )
+        return await _door_refusal(request, viewer, state, event_id, form, refused)
     if not is_htmx(request):
         return await _door_page(request, viewer, state, event_id, form.get("q") or code_of(person))
     return render(
@@ -474,17 +487,7 @@ async def let_in_as_walk_in(
             viewer.caller, event_id, person, had_cancelled=True
         )
     except ApiProblem as refused:
-        if is_htmx(request):
-            return _refusal(request, state, viewer, refused)
-        return await _door_page(
-            request,
-            viewer,
-            state,
-            event_id,
-            form.get("q", ""),
-            extra={"door_problem": refused.problem},
-            status_code=refused.problem.status,
-        )
+        return await _door_refusal(request, viewer, state, event_id, form, refused)
     if not is_htmx(request):
         return await _door_page(
             request, viewer, state, event_id, form.get("q") or person["email"], extra={"done": said}
