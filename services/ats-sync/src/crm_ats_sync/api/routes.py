@@ -220,19 +220,10 @@ async def create_connection(
     # Names the new connection (the gateway's audit entry takes its id from here).
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{connection.id}"
     created = _created(connection, container.public_base_url)
-    if connection.api_key is not None and connection.provider in container.api_factories:
-        # The first backfill at once, not at the schedule's next look (up to a minute): the
-        # admin who just connected sees its progress, or the ATS refusing the key, right away.
-        try:
-            first = await sync.start_backfill(
-                container.storage,
-                container.api_factories,
-                principal.tenant_id,
-                connection.id,
-                requested_by=principal.user_id,
-            )
-        except (SyncRunningError, sync.ApiNotConnected):
-            return created  # the schedule was first, or the ATS's API cannot be read yet
+    first = await sync.start_first_backfill(
+        container.storage, container.api_factories, connection, requested_by=principal.user_id
+    )
+    if first is not None:
         container.sync_runner.wakeup.notify()
         created.backfill = _run(first)
     return created

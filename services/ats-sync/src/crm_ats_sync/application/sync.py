@@ -130,6 +130,27 @@ async def start_backfill(
     )
 
 
+async def start_first_backfill(
+    storage: AtsStorage,
+    factories: Mapping[Provider, AtsApiFactory],
+    connection: Connection,
+    *,
+    requested_by: str,
+) -> SyncRun | None:
+    """Starts a new connection's first backfill at once, not at the schedule's next look (up
+    to `schedule_check`): whoever connected sees its progress, or the ATS refusing the key,
+    right away. None for a connection whose ATS cannot be read (no API key, or an ATS whose
+    API the CRM does not read yet), or whose backfill the schedule started first."""
+    if connection.api_key is None or connection.provider not in factories:
+        return None
+    try:
+        return await start_backfill(
+            storage, factories, connection.tenant_id, connection.id, requested_by=requested_by
+        )
+    except (SyncRunningError, ApiNotConnected):
+        return None
+
+
 async def start_reconcile(
     storage: AtsStorage,
     factories: Mapping[Provider, AtsApiFactory],
