@@ -43,7 +43,7 @@ async def test_each_filter_narrows_the_list_in_both_search_paths(stack: Stack) -
         return str(created.json()["id"])
 
     berlin = await create(0, location=" Berlin ", marketing_consent=True)
-    munich = await create(1, location="Munich")
+    munich = await create(1, location="München, Bayern")
     pool = await stack.gateway.post(
         "/api/v1/pools", json={"name": unique("Pool"), "stages": ["New", "Screen"]}, headers=auth
     )
@@ -62,7 +62,7 @@ async def test_each_filter_narrows_the_list_in_both_search_paths(stack: Stack) -
             "rule": {
                 "all": [
                     {"field": "tags", "op": "equals", "value": tag},
-                    {"field": "location", "op": "equals", "value": "munich"},
+                    {"field": "location", "op": "equals", "value": "münchen, bayern"},
                 ]
             },
         },
@@ -89,6 +89,12 @@ async def test_each_filter_narrows_the_list_in_both_search_paths(stack: Stack) -
     expectations: list[tuple[dict[str, Any], set[str]]] = [
         ({}, {berlin, munich}),
         ({"location": "BERLIN"}, {berlin}),
+        # A place's words, accents ignored and umlauts also spelt out, in any order.
+        ({"location": "munchen"}, {munich}),
+        ({"location": "Muenchen"}, {munich}),
+        ({"location": "bayern münchen"}, {munich}),
+        ({"location": "München, Berlin"}, set()),
+        ({"location": " , "}, set()),  # no word to match: nobody, not everybody
         ({"pool_id": pool_id}, {berlin, munich}),
         ({"pool_id": pool_id, "stage": "New"}, {munich}),
         # Stages are matched ignoring case and spacing, as everywhere else.
@@ -98,7 +104,7 @@ async def test_each_filter_narrows_the_list_in_both_search_paths(stack: Stack) -
         ({"marketing_consent": "false"}, {munich}),
         ({"min_engagement": 0}, {berlin, munich}),
         ({"min_engagement": 0.5}, set()),
-        ({"location": "munich", "pool_id": pool_id, "stage": "Screen"}, set()),
+        ({"location": "munchen", "pool_id": pool_id, "stage": "Screen"}, set()),
     ]
     for params, expected in expectations:
         assert await found(**params) == {"listing": expected, "keywords": expected}, params

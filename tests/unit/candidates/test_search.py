@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor
-from crm_candidates.domain.identity import query_tokens
+from crm_candidates.domain.identity import place_query_words, place_words, query_tokens
 from crm_candidates.domain.profile import SkillVocabulary
 from crm_candidates.domain.search import SearchQuery, query_synonyms
 from crm_candidates.repositories.candidates import (
@@ -118,7 +118,7 @@ def test_a_cursor_belongs_to_one_direction_of_its_order() -> None:
 
 def test_location_pool_segment_consent_and_engagement_filter_in_both_places() -> None:
     search = query(
-        location="berlin",
+        location=["berlin"],
         pool_id="p1",
         stage="Screen",
         segment_id="s1",
@@ -127,7 +127,7 @@ def test_location_pool_segment_consent_and_engagement_filter_in_both_places() ->
     )
     assert search_filter(search) == {
         "status": "active",
-        "facets.location": "berlin",
+        "location_words": "berlin",
         "pools": {"$elemMatch": {"pool_id": "p1", "stage": "Screen"}},
         "segment_ids": "s1",
         "marketing_consent": True,
@@ -137,7 +137,7 @@ def test_location_pool_segment_consent_and_engagement_filter_in_both_places() ->
     held = {
         "_id": "c1",
         "status": "active",
-        "facets": {"location": "berlin"},
+        "location_words": ["berlin", "germany"],
         "pools": [{"pool_id": "p0", "stage": "Screen"}, {"pool_id": "p1", "stage": "Screen"}],
         "segment_ids": ["s0", "s1"],
         "marketing_consent": True,
@@ -146,8 +146,8 @@ def test_location_pool_segment_consent_and_engagement_filter_in_both_places() ->
     assert search_matches(held, search)
     assert search_matches(held, query(tokens=[], pool_id="p1"))
     changes: list[dict[str, Any]] = [
-        {"facets": {"location": "munich"}},
-        {"facets": {}},
+        {"location_words": ["munich"]},
+        {"location_words": []},
         {"pools": [{"pool_id": "p1", "stage": "New"}]},
         {"pools": [{"pool_id": "p2", "stage": "Screen"}]},
         {"segment_ids": ["s0"]},
@@ -237,3 +237,37 @@ def test_a_synonym_matches_the_typed_word_or_every_canonical_word_as_a_whole_wor
     node = query(tokens=["nodejs"], synonyms={"nodejs": (("node", "js"),)})
     assert search_matches(record(skills=["node.js"]), node)
     assert not search_matches(record(skills=["node"]), node)
+
+
+def test_a_location_filter_matches_the_places_words_accents_and_umlauts_ignored() -> None:
+    """`montreal` finds Montréal, `berlin` a record in "Berlin, Germany", `München` and
+    `muenchen` a record of either spelling; every typed word must be in the place."""
+    stored = {
+        "Montréal, QC": place_words("Montréal, QC"),
+        "Berlin, Germany": place_words("Berlin, Germany"),
+        "München": place_words("München"),
+        "Muenchen": place_words("Muenchen"),
+    }
+    assert stored["München"] == ["muenchen", "munchen"]
+
+    def found(typed: str) -> list[str]:
+        search = query(tokens=[], location=place_query_words(typed))
+        return [
+            place
+            for place, words in stored.items()
+            if search_matches({"status": "active", "location_words": words}, search)
+        ]
+
+    assert found("montreal") == ["Montréal, QC"]
+    assert found("MONTRÉAL") == ["Montréal, QC"]
+    assert found("berlin") == ["Berlin, Germany"]
+    assert found("Germany, Berlin") == ["Berlin, Germany"]
+    assert found("Berlin, Poland") == []
+    assert found("München") == ["München", "Muenchen"]
+    assert found("muenchen") == ["München", "Muenchen"]
+    assert (
+        search_filter(query(tokens=[], location=place_query_words("Berlin, Germany")))[
+            "location_words"
+        ]
+        == "germany"
+    )  # the longest word walks the index

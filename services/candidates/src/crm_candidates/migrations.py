@@ -64,4 +64,7 @@ def migrations(mongo: MongoClient, outbox: Outbox) -> list[Migration]:
         # Pools defined before `pool.saved` existed reach campaigns, which checks the stages
         # sequences name against them (December 2026).
         Migration(11, "pools-announced", announce_every_pool),
+        # The location filter matches a place's words, accents and case ignored: `montreal`
+        # finds Montréal, `berlin` Berlin, Germany (was the whole place as typed, December 2026).
+        Migration(12, "candidates-location-words", refresh_search_fields),
     ]

@@ -1,6 +1,6 @@
-"""Migrations 4-7 write every stored record's search tokens and block keys again with today's
-folding: records stored before it are found by `lukasz`, `oconnor`, `gudmundsdottir`,
-`mueller`, and `Oezil` by `özil`."""
+"""Migrations 4-7 and 12 write every stored record's search tokens, place words and block keys
+again with today's folding: records stored before it are found by `lukasz`, `oconnor`,
+`gudmundsdottir`, `mueller`, `Oezil` by `özil`, and Montréal by `montreal`."""
 
 from __future__ import annotations
 
@@ -122,3 +122,24 @@ async def test_migration_7_gives_records_the_key_a_word_typed_with_an_umlaut_wal
     assert stored is not None
     assert seed in stored["search_tokens"]
     assert set(stored_before) <= set(stored["search_tokens"])
+
+
+async def test_migration_12_gives_records_the_words_of_their_place(database: Database) -> None:
+    declared = migrations(database.client, Outbox(database, "candidates"))
+    [migration] = [m for m in declared if m.version == 12]
+    assert migration.name == "candidates-location-words"
+    await database[CANDIDATES_COLLECTION].insert_many(
+        [
+            # Stored before the filter matched words: no `location_words`.
+            {"_id": "c1", "tenant_id": "t1", "last_name": "Côté", "location": "Montréal, QC"},
+            {"_id": "c2", "tenant_id": "t2", "last_name": "Nobody"},
+        ]
+    )
+    await migration.apply(database)
+    stored = {
+        document["_id"]: document
+        for document in await database[CANDIDATES_COLLECTION].find().to_list()
+    }
+    assert stored["c1"]["location_words"] == ["montreal", "qc"]
+    assert stored["c2"]["location_words"] == []
+    assert set(query_tokens("cote")) <= set(stored["c1"]["search_tokens"])

@@ -38,6 +38,7 @@ from crm_candidates.application.segments import SegmentInUseError, SegmentQuerie
 from crm_candidates.domain.identity import (
     IdentityTakenError,
     identity_keys,
+    place_query_words,
     query_spellings,
     query_tokens,
 )
@@ -384,7 +385,11 @@ async def list_candidates(
     owner_id: str | None = None,
     location: Annotated[
         str | None,
-        Query(max_length=200, description="Lives here (case and spacing ignored): `berlin`."),
+        Query(
+            max_length=200,
+            description="Lives in a place whose name holds these words, ignoring case, accents "
+            "and punctuation: `montreal` finds Montréal, `berlin` finds Berlin, Germany.",
+        ),
     ] = None,
     pool_id: Annotated[
         str | None, Query(max_length=64, description="Is in this talent pool.")
@@ -437,7 +442,8 @@ async def list_candidates(
     keys = await _lookup_keys(email, phone, text, candidates)
     words = " ".join(word for word in text.split() if "@" not in word)
     tokens = query_tokens(words)
-    if keys is None and not tokens and text.strip():
+    place = place_query_words(location)
+    if (keys is None and not tokens and text.strip()) or ((location or "").strip() and not place):
         # Only signs no word is made of (`-`, `😀`): nothing can match them, and listing
         # everyone would answer a search with unrelated people.
         return Page[CandidatePublic](items=[], next_cursor=None)
@@ -457,7 +463,7 @@ async def list_candidates(
         after=decode_sort_cursor(cursor, sort) if cursor else None,
         limit=limit + 1,
         candidate_ids=None if keys is None else await candidates.holding_all(keys),
-        location=facet_value(location) or None if location else None,
+        location=place,
         pool_id=pool_id,
         stage=stage,
         segment_id=segment_id,

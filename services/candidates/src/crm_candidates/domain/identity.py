@@ -219,6 +219,20 @@ def search_tokens(texts: Iterable[str | None]) -> list[str]:
     return sorted(tokens)
 
 
+def place_words(text: str | None) -> list[str]:
+    """The folded whole words of a place as typed, with each umlaut spelt out too: what a
+    location filter matches, so `montreal` finds Montréal, `zuerich` Zürich and `berlin` a
+    record in "Berlin, Germany"."""
+    words = query_tokens(text or "") + query_tokens(umlauts_spelt_out(text or ""))
+    return sorted(set(words))
+
+
+def place_query_words(text: str | None) -> list[str]:
+    """The words a location filter asks for: folded, each umlaut spelt out (a record of
+    "München" holds `muenchen` as well as `munchen`, one of "Muenchen" only `muenchen`)."""
+    return query_tokens(umlauts_spelt_out(text or ""))
+
+
 def search_words(texts: Iterable[str | None]) -> set[str]:
     """The whole folded words of `texts` (no prefixes): what a synonym's canonical skill is
     checked against (`search.holds_alternative`)."""

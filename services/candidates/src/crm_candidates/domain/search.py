@@ -28,8 +28,9 @@ class SearchQuery:
     limit: int
     # Set by an exact lookup (email, phone): only these records can match.
     candidate_ids: list[str] | None = None
-    # Normalised as segment facets are (trimmed, single-spaced, lower-case): "berlin".
-    location: str | None = None
+    # The place's folded words (`identity.place_words`): a record whose location holds every
+    # one matches ("montreal" finds "Montréal, QC").
+    location: list[str] = field(default_factory=list)
     # In this pool (at this stage, when given).
     pool_id: str | None = None
     stage: str | None = None

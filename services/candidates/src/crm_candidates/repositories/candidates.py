@@ -19,6 +19,7 @@ from crm_candidates.domain.identity import (
     IdentityTakenError,
     block_keys,
     identity_keys,
+    place_words,
     search_tokens,
     search_words,
     term_seed,
@@ -177,7 +178,9 @@ def search_filter(search: SearchQuery, seed: str | None = None) -> dict[str, Any
     if search.owner_id:
         query["owner_id"] = search.owner_id
     if search.location:
-        query["facets.location"] = search.location
+        # One word walks the index (`$all` on a multikey field is a collection scan on
+        # SecantusDB's Python server, as for `search_tokens`); `search_matches` checks the rest.
+        query["location_words"] = max(search.location, key=len)
     if search.pool_id:
         placement = {"pool_id": search.pool_id}
         if search.stage:
@@ -234,7 +237,7 @@ def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
         return False
     if search.owner_id and document.get("owner_id") != search.owner_id:
         return False
-    if search.location and (document.get("facets") or {}).get("location") != search.location:
+    if not set(search.location) <= set(document.get("location_words") or []):
         return False
     if search.pool_id and not _placed(document, search):
         return False
@@ -547,14 +550,24 @@ class CandidateRepository:
             documents = await self._candidates.find({"_id": {"$in": ids}}) if ids else []
             page = _page_in_memory(documents, search, order)
             return [candidate_from_document(document) for document in page]
-        if len(search.tokens) <= 1 and not search.spellings and not search.synonyms:
+        if (
+            len(search.tokens) <= 1
+            and not search.spellings
+            and not search.synonyms
+            and len(search.location) <= 1
+        ):
             base = search_filter(search)
             documents = await self._keyset_batch(base, order, search.after, search.limit)
             return [candidate_from_document(document) for document in documents]
-        # Several keywords, a word typed with an umlaut, or a synonym: the database matched
-        # the seed token(s) (`seed_tokens`) and every filter; the words are checked here,
-        # reading on in growing batches until the page is full.
-        bases = [search_filter(search, seed) for seed in seed_tokens(search)]
+        # Several keywords, a word typed with an umlaut, a synonym, or a place of several
+        # words: the database matched the seed token(s) (`seed_tokens`), the place's longest
+        # word and every other filter; the words are checked here, reading on in growing
+        # batches until the page is full.
+        bases = (
+            [search_filter(search, seed) for seed in seed_tokens(search)]
+            if search.tokens
+            else [search_filter(search)]
+        )
         found: list[dict[str, Any]] = []
         after = search.after
         batch = max(search.limit, SEARCH_BATCH)
@@ -877,7 +890,15 @@ async def refresh_search_fields(database: Database, *, batch: int = 500) -> None
     migration; each record keeps its tenant."""
     collection = database[CANDIDATES_COLLECTION]
     refreshed = 0
-    fields = ("first_name", "last_name", "current_title", "current_company", "skills", "tenant_id")
+    fields = (
+        "first_name",
+        "last_name",
+        "current_title",
+        "current_company",
+        "skills",
+        "location",
+        "tenant_id",
+    )
     async for documents in batches_in_id_order(collection, dict.fromkeys(fields, 1), batch=batch):
         await collection.bulk_write(
             [
@@ -906,9 +927,10 @@ def _searched_texts(document: dict[str, Any]) -> list[str | None]:
 
 
 def search_fields(document: dict[str, Any]) -> dict[str, Any]:
-    """A stored record's search tokens and block keys, from its stored fields."""
+    """A stored record's search tokens, place words and block keys, from its stored fields."""
     return {
         "search_tokens": search_tokens(_searched_texts(document)),
+        "location_words": place_words(document.get("location")),
         "block_keys": block_keys(str(document.get("last_name") or "")),
     }
 

@@ -67,6 +67,8 @@ async def ensure_indexes(database: Database) -> None:
     await candidates.create_index([("tenant_id", ASCENDING), ("block_keys", ASCENDING)])
     for facet in ("skills", "location", "tags"):
         await candidates.create_index([("tenant_id", ASCENDING), (f"facets.{facet}", ASCENDING)])
+    # The list's location filter walks one of the place's words (`search_filter`).
+    await candidates.create_index([("tenant_id", ASCENDING), ("location_words", ASCENDING)])
     await candidates.create_index([("tenant_id", ASCENDING), (SEGMENT_IDS, ASCENDING)])
     await candidates.create_index(
         RECHECK_AT,
