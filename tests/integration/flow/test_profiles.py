@@ -879,6 +879,63 @@ async def test_a_pool_stage_is_deleted_with_its_members_moved(stack: Stack) -> N
     assert last.status_code == 409, last.text
 
 
+async def test_a_pool_stage_a_live_sequence_names_is_not_deleted(
+    stack: Stack, mongo: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    """A stage a sequence enrols at or moves candidates to is kept, the 409 naming the
+    sequence (its trigger would never fire again, its step would fail), also once renamed;
+    archived, the sequence no longer holds it."""
+    auth = stack.as_(ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN)
+    pool_url = f"/api/v1/pools/{pool['id']}"
+    name = unique("Relance")
+    sequence = await stack.gateway.post(
+        "/api/v1/sequences",
+        headers=auth,
+        json={
+            "name": name,
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "move_stage", "pool_id": pool["id"], "stage": " contacted "}],
+        },
+    )
+    assert sequence.status_code == 201, sequence.text
+
+    async def refused(stage: str) -> bool:
+        answer = await stack.gateway.delete(f"{pool_url}/stages/{stage}", headers=auth)
+        assert answer.status_code == 409, answer.text
+        return name in answer.json()["detail"]
+
+    # The candidates service learns what the sequence names from `sequence.saved` (a stage
+    # deleted in the moment before is deleted: the step then fails, saying why).
+    references = mongo[stack.settings["candidates"].mongodb_database]["sequence_references"]
+
+    async def known() -> bool:
+        found = await references.find_one({"_id": sequence.json()["id"]})
+        return found is not None and bool(found.get("pool_stages"))
+
+    await eventually(known, message="the candidates service did not learn the sequence")
+    assert await refused("Contacted")
+    current = await stack.gateway.get(pool_url, headers=auth)
+    renamed = await stack.gateway.patch(
+        f"{pool_url}/stages/Contacted",
+        json={"name": "Phone screen"},
+        headers={**auth, "If-Match": current.headers["ETag"]},
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert await refused("Phone screen")
+
+    archived = await stack.gateway.delete(
+        f"/api/v1/sequences/{sequence.json()['id']}", headers=auth
+    )
+    assert archived.status_code == 204, archived.text
+
+    async def deleted() -> bool:
+        answer = await stack.gateway.delete(f"{pool_url}/stages/Phone screen", headers=auth)
+        return answer.status_code == 200
+
+    await eventually(deleted, message="the archived sequence still held the stage")
+
+
 async def test_a_pool_stage_is_renamed_everywhere_it_is_known_by_name(
     stack: Stack,
     kafka_bootstrap_servers: str,

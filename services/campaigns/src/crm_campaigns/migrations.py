@@ -12,4 +12,14 @@ async def _version_editable_resources(database: Database) -> None:
     await backfill_versions(database, [TEMPLATES, SEQUENCES, BROADCASTS])
 
 
-MIGRATIONS = [Migration(1, "templates-sequences-broadcasts-versioned", _version_editable_resources)]
+async def _announce_sequences_again(database: Database) -> None:
+    # Deliberately cross-tenant, once per database: the start-up announcement
+    # (`announce_sequences`) stages `sequence.saved` again for each, now with the pool stages
+    # it names, so the candidates service refuses to delete a stage a sequence uses.
+    await database[SEQUENCES].update_many({}, {"$set": {"announced": False}})
+
+
+MIGRATIONS = [
+    Migration(1, "templates-sequences-broadcasts-versioned", _version_editable_resources),
+    Migration(2, "sequences-announced-with-pool-stages", _announce_sequences_again),
+]

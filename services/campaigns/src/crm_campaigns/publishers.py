@@ -10,6 +10,8 @@ from crm_campaigns.domain.models import (
     Enrolment,
     EnrolmentStatus,
     Message,
+    MoveStageStep,
+    PoolStageTrigger,
     SegmentTrigger,
     Sequence,
 )
@@ -37,6 +39,7 @@ from crm_shared import (
     MessageSent,
     MessageSuppressed,
     Outbox,
+    PoolStageReference,
     SequenceSaved,
     Session,
 )
@@ -236,12 +239,20 @@ async def to_message_replied(
 async def to_sequence_saved(outbox: Outbox, sequence: Sequence, *, session: Session) -> None:
     """Stages `sequence.saved`: the sequence's state after a create, edit or status change."""
     trigger = sequence.trigger
+    named = [trigger, *sequence.steps]
     payload = SequenceSaved(
         sequence_id=sequence.id,
         name=sequence.name,
         status=sequence.status.value,
         version=sequence.version,
         trigger_segment_ids=[trigger.segment_id] if isinstance(trigger, SegmentTrigger) else [],
+        pool_stages=list(
+            dict.fromkeys(
+                PoolStageReference(pool_id=part.pool_id, stage=part.stage)
+                for part in named
+                if isinstance(part, PoolStageTrigger | MoveStageStep)
+            )
+        ),
     )
     await outbox.stage(
         SEQUENCE_SAVED,

@@ -811,11 +811,18 @@ class JobChanged(_Payload):
     )
 
 
+class PoolStageReference(_Payload):
+    """A stage of a talent pool, as a sequence names it."""
+
+    pool_id: str
+    stage: str
+
+
 class SequenceSaved(_Payload):
     """A nurture sequence was created, edited, paused, resumed or archived: its state after.
 
     Other services learn from it what a sequence depends on (the candidates service refuses to
-    delete a segment a live sequence enrols from).
+    delete a segment a live sequence enrols from, or a pool stage it enrols at or moves to).
     """
 
     sequence_id: str
@@ -824,6 +831,12 @@ class SequenceSaved(_Payload):
     version: int = Field(ge=1, description="Counts the sequence's edits; later saves are higher.")
     trigger_segment_ids: list[str] = Field(
         default_factory=list, description="Segments whose entrants the sequence enrols."
+    )
+    pool_stages: list[PoolStageReference] = Field(
+        default_factory=list,
+        description="Pool stages the sequence enrols at (its `pool_stage_reached` trigger) or "
+        "moves candidates to (its `move_stage` steps); empty in events staged before "
+        "2026-12-07.",
     )
 
 

@@ -16,6 +16,7 @@ from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.collections import POOLS_COLLECTION
 from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_shared import POOL_SAVED, to_document
 from helpers import unique
 from integration.service_storage import ServiceStorage
@@ -36,9 +37,10 @@ def pool_use_cases(storage: ServiceStorage, tenant: str) -> tuple[PoolDefinition
     candidates = CandidateRepository(database, tenant)
     segments = SegmentRepository(database, tenant)
     writer = CandidateWriter(storage.mongo, storage.outbox, candidates, segments)
+    sequences = SequenceReferenceRepository(database, tenant)
     return (
-        PoolDefinitions(storage.mongo, storage.outbox, pools, candidates, segments),
-        PoolCommands(storage.mongo, storage.outbox, pools, writer),
+        PoolDefinitions(storage.mongo, storage.outbox, pools, candidates, segments, sequences),
+        PoolCommands(storage.mongo, storage.outbox, pools, writer, sequences),
     )
 
 

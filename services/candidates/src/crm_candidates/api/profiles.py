@@ -564,8 +564,8 @@ async def delete_pool_stage(
 ) -> PoolPublic:
     """Deletes a stage; its members move to `move_to` (each a move with history and events;
     an archived or merged record at the stage leaves the pool). A stage with members and no
-    `move_to`, or the pool's only stage, is a 409; a segment rule naming the stage is a 409
-    naming the segment. The moves' history keeps the stage's name."""
+    `move_to`, or the pool's only stage, is a 409; a segment rule or a live sequence naming the
+    stage is a 409 naming them. The moves' history keeps the stage's name."""
     pool = await _pool(pools, pool_id)
     deleted = _stage(pool, stage)
     target = _stage(pool, move_to) if move_to is not None else None
@@ -574,6 +574,14 @@ async def delete_pool_stage(
         raise _conflict(
             f"stage {deleted!r} is used by segment {', '.join(repr(n) for n in using)}; "
             "change those rules first"
+        )
+    # A sequence enrolling at the stage would never enrol anyone again, one moving candidates
+    # to it would fail at that step.
+    sequences = await pools.sequences_naming_stage(pool.id, deleted)
+    if sequences:
+        raise _conflict(
+            f"stage {deleted!r} is used by sequence {', '.join(repr(n) for n in sequences)} "
+            "(its trigger or a move_stage step); change or archive those first"
         )
     try:
         await commands.delete_stage(pool, deleted, target, by=principal.user_id)

@@ -364,7 +364,7 @@ class CandidateFacts:
         await self.record_in_timeline(envelope, candidate.id, session)
 
     async def sequence_saved(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        """Keeps which segments a live sequence enrols from."""
+        """Keeps which segments a live sequence enrols from and which pool stages it names."""
         saved: SequenceSaved = envelope.data
         await SequenceReferenceRepository(self.database, envelope.tenant_id).save(
             saved.sequence_id,
@@ -372,6 +372,7 @@ class CandidateFacts:
             live=saved.status != "archived",
             version=saved.version,
             segment_ids=saved.trigger_segment_ids,
+            pool_stages=[(named.pool_id, named.stage) for named in saved.pool_stages],
             session=session,
         )
 

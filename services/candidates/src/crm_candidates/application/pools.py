@@ -35,6 +35,7 @@ from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.collections import POOLS_COLLECTION
 from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_shared import (
     Database,
     MongoClient,
@@ -80,6 +81,9 @@ class PoolCommands:
     outbox: Outbox
     pools: PoolRepository
     writer: CandidateWriter
+    # Which stages campaigns' sequences name: a rename follows there too (absent where no
+    # stage is renamed, as for a sequence step's move).
+    sequence_references: SequenceReferenceRepository | None = None
 
     async def add(self, pool: Pool, candidate_id: str, stage: str, *, by: str) -> PoolMembership:
         """Adds a candidate at `stage`; `AlreadyInPoolError` if a member already."""
@@ -216,6 +220,10 @@ class PoolCommands:
                 if names_pool_stage(Group.model_validate(segment.rule), pool.id, stage):
                     rule = rule_with_pool_stage_renamed(segment.rule, pool.id, stage, renamed)
                     await segments.replace_rule(segment.id, rule, session=session)
+            if self.sequence_references is not None:
+                await self.sequence_references.rename_stage(
+                    pool.id, stage, renamed, session=session
+                )
             await to_pool_stage_renamed(
                 self.outbox, pool, stage, renamed, by=by, at=utc_now(), session=session
             )
@@ -335,6 +343,7 @@ class PoolDefinitions:
     pools: PoolRepository
     candidates: CandidateRepository
     segments: SegmentRepository
+    sequence_references: SequenceReferenceRepository
 
     async def create(self, pool: Pool) -> None:
         """Stores a new pool (`DuplicateKeyInTenantError` if the name is taken)."""
@@ -385,6 +394,11 @@ class PoolDefinitions:
 
     async def membership(self, pool_id: str, candidate_id: str) -> PoolMembership | None:
         return await self.pools.membership(pool_id, candidate_id)
+
+    async def sequences_naming_stage(self, pool_id: str, stage: str) -> list[str]:
+        """The names of the live sequences that enrol at the pool's stage or move candidates
+        to it (as campaigns announced them), sorted."""
+        return await self.sequence_references.live_naming_stage(pool_id, stage)
 
     async def segments_naming_stage(self, pool_id: str, stage: str) -> list[str]:
         """The names of the segments whose rule names the pool's stage, sorted."""

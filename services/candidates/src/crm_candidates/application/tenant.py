@@ -142,7 +142,13 @@ class TenantUseCases:
         return ListQueries(self._lists, self._candidates)
 
     def pool_commands(self) -> PoolCommands:
-        return PoolCommands(self.container.mongo, self.container.outbox, self._pools, self.writer)
+        return PoolCommands(
+            self.container.mongo,
+            self.container.outbox,
+            self._pools,
+            self.writer,
+            SequenceReferenceRepository(self.container.database, self.tenant_id),
+        )
 
     def pool_definitions(self) -> PoolDefinitions:
         return PoolDefinitions(
@@ -151,6 +157,7 @@ class TenantUseCases:
             self._pools,
             self._candidates,
             self._segments,
+            SequenceReferenceRepository(self.container.database, self.tenant_id),
         )
 
     def candidate_notes(self) -> CandidateNotes:

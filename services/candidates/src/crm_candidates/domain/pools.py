@@ -79,11 +79,16 @@ class UnknownStageError(ValueError):
         self.stage = stage
 
 
+def stage_key(stage: str) -> str:
+    """A stage's name as stages are told apart: ignoring case and spacing."""
+    return " ".join(stage.split()).casefold()
+
+
 def resolve_stage(pool: Pool, stage: str | None) -> str:
     """The pool's stage named `stage` (matched ignoring case), or its first stage for None."""
     if stage is None:
         return pool.initial_stage
-    wanted = " ".join(stage.split()).casefold()
+    wanted = stage_key(stage)
     for known in pool.stages:
         if known.casefold() == wanted:
             return known
