@@ -187,7 +187,8 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert [(e["row"], e["field"], e["column"], e["severity"]) for e in errors] == [
         (4, "emails.0", "E-mail", "error"),
         (5, "first_name", "First", "error"),
-        (7, "phones.0", "Phone", "warning"),
+        # Row 6 is blank: skipped, still counted (Grace's quoted line break is one row).
+        (8, "phones.0", "Phone", "warning"),
     ]
     assert all(error["message"] for error in errors)
     # In words, not the model library's "Field required".
@@ -847,7 +848,8 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
     job = response.json()
     text = (
         f"007,Last,1-9,=Phone\n=1+1,@Lovelace,{tag}-a@x.org,-12\nBob,Bad,not-an-email,+CALL\n"
-        f",Nameless,{tag}-c@x.org,\nCarla,Lisboa,{tag}-d@x.org,21 123 4567\n"
+        # A blank line and a row of separators only, skipped but counted as Excel counts them.
+        f",Nameless,{tag}-c@x.org,\n\n,,,\nCarla,Lisboa,{tag}-d@x.org,21 123 4567\n"
     )
     assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
     result = await finished(stack, ACME_TOKEN, job["id"])
@@ -867,7 +869,7 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
     assert {e["column"] for e in as_json} == {"=Phone", "1-9", "007"}
     # A number without country code, read in the region the import names: not a valid US
     # number, so left out, and the report says so.
-    [lisbon] = [e for e in as_json if e["row"] == 4]
+    [lisbon] = [e for e in as_json if e["row"] == 6]
     assert (lisbon["value"], lisbon["assumed_region"], lisbon["severity"]) == (
         "21 123 4567",
         "US",
@@ -893,14 +895,15 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
         "assumed_region",
         "spreadsheet_row",
     ]
-    # The row as a spreadsheet numbers it: the header is row 1, so the first row is row 2.
-    assert [row[7] for row in rows[1:]] == ["2", "3", "3", "4", "5"]
+    # The row as a spreadsheet numbers it: the header is row 1, so the first row is row 2;
+    # the blank rows count (Carla is on the file's 7th line).
+    assert [row[7] for row in rows[1:]] == ["2", "3", "3", "4", "7"]
     assert [row[:4] for row in rows[1:]] == [
         ["1", "'=Phone", "phones.0", "warning"],
         ["2", "'1-9", "emails.0", "error"],
         ["2", "'=Phone", "phones.0", "warning"],
         ["3", "'007", "first_name", "error"],
-        ["4", "'=Phone", "phones.0", "warning"],
+        ["6", "'=Phone", "phones.0", "warning"],
     ]
     # The number as typed, kept text for Excel (which would drop a leading 0 or the spaces).
     assert rows[5][5:7] == ["'21 123 4567", "US"]

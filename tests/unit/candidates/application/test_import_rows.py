@@ -243,17 +243,39 @@ async def test_a_stored_file_is_read_back_in_the_chunks_the_upload_counted(
     job = SMALL_JOB.model_copy(update={"encoding": "utf-8", "delimiter": ","})
     await store.put(job.tenant_id, job.id, _body(_csv(2 * imports_module.IMPORT_CHUNK_ROWS + 7)))
     chunks = imports_module.FileChunks(store, job)
-    first, rows = await chunks.chunk(0) or (0, [])
-    assert (first, len(rows), rows[0][:3]) == (1, 250, ["P0", "Q", "p0@x.org"])
+    rows = await chunks.chunk(0) or []
+    assert (rows[0][0], len(rows), rows[0][1][:3]) == (1, 250, ["P0", "Q", "p0@x.org"])
     # A resumed import starts at its next chunk, reading past the ones done.
     resumed = imports_module.FileChunks(store, job)
     last = await resumed.chunk(2)
     assert last is not None
-    assert last[0] == 501
-    assert [cells[0] for cells in last[1]] == [f"P{n}" for n in range(500, 507)]
+    assert last[0][0] == 501
+    assert [cells[0] for _, cells in last] == [f"P{n}" for n in range(500, 507)]
     assert await resumed.chunk(3) is None
     await chunks.close()
     await resumed.close()
+
+
+async def test_a_rows_number_counts_the_blank_rows_before_it_as_a_spreadsheet_does(
+    tmp_path: Path,
+) -> None:
+    """Blank rows (empty lines, a row of separators only) are skipped, but still counted: a
+    report naming row 6 names the 7th line in Excel, the header being its first."""
+    store = LocalUploadStore(tmp_path)
+    job = SMALL_JOB.model_copy(update={"encoding": "utf-8", "delimiter": ","})
+    lines = _csv(3).decode().splitlines()  # the header and three people
+    text = "\r\n".join([*lines[:4], ",,,,", "", *_csv(5).decode().splitlines()[4:]]) + "\r\n"
+    await store.put(job.tenant_id, job.id, _body(text.encode()))
+    chunks = imports_module.FileChunks(store, job)
+    rows = await chunks.chunk(0) or []
+    assert [(number, cells[0]) for number, cells in rows] == [
+        (1, "P0"),
+        (2, "P1"),
+        (3, "P2"),
+        (6, "P3"),
+        (7, "P4"),
+    ]
+    await chunks.close()
 
 
 def test_a_5200_character_name_is_a_row_error_naming_the_field_and_its_limit() -> None:

@@ -221,21 +221,24 @@ class FileChunks:
         self._records = stream.records()
         self._mapping = job.mapping
         self._plan: ColumnPlan | None = None
-        self._row = 0
+        # Records of the file read so far, blank ones included: a row's number is its line in
+        # the file less one (the header's), as a spreadsheet numbers it, blank rows and all.
+        self._records_read = 0
 
-    async def _next_row(self) -> list[str] | None:
+    async def _next_row(self) -> tuple[int, list[str]] | None:
         async for record in self._records:
+            self._records_read += 1
             if not any(cell.strip() for cell in record):
                 continue
             if self._plan is None:
                 self._plan = ColumnPlan.from_header(record, self._mapping)
                 continue
-            self._row += 1
-            return self._plan.cells(record)
+            return self._records_read - 1, self._plan.cells(record)
         return None
 
-    async def chunk(self, seq: int) -> tuple[int, list[list[str]]] | None:
-        """(first row number, rows) of chunk `seq`, at or after the last one read."""
+    async def chunk(self, seq: int) -> list[tuple[int, list[str]]] | None:
+        """The rows of chunk `seq` (each with its number: the rows after the file's first,
+        blank ones counted), at or after the last one read."""
         if seq < self.next_seq:
             raise ValueError(f"chunk {seq} was read already; open the file again")
         while self.next_seq < seq:
@@ -243,12 +246,11 @@ class FileChunks:
                 if await self._next_row() is None:
                     break
             self.next_seq += 1
-        first = self._row + 1
-        rows: list[list[str]] = []
-        while len(rows) < IMPORT_CHUNK_ROWS and (cells := await self._next_row()) is not None:
-            rows.append(cells)
+        rows: list[tuple[int, list[str]]] = []
+        while len(rows) < IMPORT_CHUNK_ROWS and (row := await self._next_row()) is not None:
+            rows.append(row)
         self.next_seq += 1
-        return (first, rows) if rows else None
+        return rows or None
 
     async def close(self) -> None:
         """Closes the file now (an open S3 response or file handle), not when collected."""
@@ -623,7 +625,7 @@ class ImportProcessor:
         self,
         job: CandidateImport,
         rules: ProfileRules,
-        stored: tuple[int, list[list[str]]] | None,
+        stored: list[tuple[int, list[str]]] | None,
         session: Session,
     ) -> ImportCounts:
         imports = ImportRepository(self.database, job.tenant_id)
@@ -631,12 +633,11 @@ class ImportProcessor:
         rows: list[_Row] = []
         errors: list[dict[str, Any]] = []
         if stored is not None:
-            first_row, cells_of_rows = stored
-            counts.rows_processed = len(cells_of_rows)
-            for offset, cells in enumerate(cells_of_rows):
+            counts.rows_processed = len(stored)
+            for number, cells in stored:
                 result = validate_row(job, rules, cells)
                 if result.candidate is not None:
-                    rows.append(_Row(first_row + offset, result.candidate))
+                    rows.append(_Row(number, result.candidate))
                     counts.with_warnings += 1 if result.problems else 0
                 else:
                     counts.failed += 1
@@ -644,7 +645,7 @@ class ImportProcessor:
                     {
                         "_id": new_id(),
                         "import_id": job.id,
-                        "row": first_row + offset,
+                        "row": number,
                         "field": problem.field,
                         "column": column_of(job.mapping, problem.field),
                         "message": problem.message,
