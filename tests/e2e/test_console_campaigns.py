@@ -201,8 +201,17 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
         "no step is labelled 'nowhere'", timeout=SLOW
     )
     screenshot(page, "sequence-builder")
-    page.locator("#steps > li").nth(2).get_by_role("button", name="Remove this step").click()
+    remove = page.locator("#steps > li").nth(2).get_by_role("button", name="Remove this step")
+    # A link-styled submit button: its words are readable (not the colour of its background).
+    colours = remove.evaluate(
+        "b => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]"
+    )
+    assert colours[0] != colours[1], colours
+    remove.focus()
+    page.keyboard.press("Enter")
     expect(page.locator("#steps > li")).to_have_count(2, timeout=SLOW)
+    # The focus goes to a control of the builder, never back to <body>.
+    assert page.evaluate("document.activeElement.tagName") != "BODY"
     assert len(posted) == 1, posted  # the refused create alone
     page.get_by_role("button", name="Create sequence").dblclick()
 

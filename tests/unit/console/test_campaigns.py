@@ -1295,6 +1295,51 @@ async def test_a_control_the_api_refuses_shows_why_in_the_panel(site: Console) -
     assert 'hx-post="/console/broadcasts/b1/send"' in panel.text
 
 
+async def test_without_script_the_controls_post_forms_and_ask_first(site: Console) -> None:
+    """Send, pause, cancel and delete are forms: without script a control that took goes back
+    to the broadcast's page, a refused one is a page saying why, and a cancel or a delete asks
+    first on a page of its own (with script htmx asks in the browser)."""
+    client, api = site
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("draft"))
+    api.answer("GET", "/api/v1/templates", body=[template()])
+    api.answer("GET", "/api/v1/segments", body={"items": []})
+    api.answer("GET", "/api/v1/pools", body=[])
+    api.answer("GET", "/api/v1/lists", body={"items": []})
+    page = await client.get("/console/broadcasts/b1", headers=gateway_headers(MARK))
+    assert '<form method="post" action="/console/broadcasts/b1/send">' in page.text
+    assert '<form method="post" action="/console/broadcasts/b1/delete">' in page.text
+
+    api.answer("POST", "/api/v1/broadcasts/b1/pause", body=broadcast("paused"))
+    paused = await client.post("/console/broadcasts/b1/pause", headers=gateway_headers(MARK))
+    assert (paused.status_code, paused.headers["location"]) == (303, "/console/broadcasts/b1")
+
+    asked = await client.post("/console/broadcasts/b1/cancel", headers=gateway_headers(MARK))
+    assert asked.status_code == 200
+    assert "Cancel this broadcast? Nothing not yet sent will be." in asked.text
+    assert '<input type="hidden" name="confirmed" value="1">' in asked.text
+    assert not [c for c in api.calls if c.url.path == "/api/v1/broadcasts/b1/cancel"]
+    api.answer(
+        "POST",
+        "/api/v1/broadcasts/b1/cancel",
+        409,
+        {"status": 409, "title": "Conflict", "detail": "the broadcast completed meanwhile"},
+    )
+    refused = await client.post(
+        "/console/broadcasts/b1/cancel", data={"confirmed": "1"}, headers=gateway_headers(MARK)
+    )
+    assert refused.status_code == 409
+    assert '<main id="main"' in refused.text
+    assert "the broadcast completed meanwhile" in refused.text
+
+    asked = await client.post("/console/broadcasts/b1/delete", headers=gateway_headers(MARK))
+    assert "Delete this draft?" in asked.text
+    api.routes[("DELETE", "/api/v1/broadcasts/b1")] = httpx.Response(204)
+    deleted = await client.post(
+        "/console/broadcasts/b1/delete", data={"confirmed": "1"}, headers=gateway_headers(MARK)
+    )
+    assert (deleted.status_code, deleted.headers["location"]) == (303, "/console/broadcasts")
+
+
 async def test_a_draft_sent_opens_its_page_again_with_every_panel(site: Console) -> None:
     """A draft's page has no panels of who waits, who was skipped and what became of the mail;
     sent, it is loaded again (a sending broadcast's page has them), not only its progress."""

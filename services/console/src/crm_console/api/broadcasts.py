@@ -16,6 +16,7 @@ from crm_console.api.deps import (
     CurrentViewer,
     PagePeople,
     Viewer,
+    form_of,
     fragment_or_page,
     is_htmx,
     render,
@@ -24,6 +25,7 @@ from crm_console.api.deps import (
 from crm_console.api.forms import form_values, go_to
 from crm_console.api.message_reports import csv_answer, report_panel
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
+from crm_console.container import ConsoleContainer
 from crm_console.domain import broadcast_people as who
 from crm_console.domain import broadcasts as rules
 from crm_console.domain.csv_files import csv_params
@@ -33,6 +35,41 @@ from crm_console.domain.problems import Problem
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/broadcasts", include_in_schema=False)
 HERE = f"{CONSOLE_PREFIX}/broadcasts"
+
+
+# What the cancel and delete buttons ask first: in the browser with script (`hx-confirm`),
+# as a page without (`_asked_first`).
+CANCEL_QUESTION = "Cancel this broadcast? Nothing not yet sent will be."
+DELETE_QUESTION = "Delete this draft?"
+
+
+def _asked_first(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    broadcast_id: str,
+    form: dict[str, str],
+    question: str,
+    confirm_label: str,
+) -> HTMLResponse | None:
+    """The question a cancel or delete asks, as a page, for a form posted without script
+    (htmx asked in the browser); None once confirmed or asked."""
+    if is_htmx(request) or form.get("confirmed"):
+        return None
+    return fragment_or_page(
+        request,
+        state.templates,
+        "fragments/confirm.html",
+        {
+            "question": question,
+            "action": request.url.path,
+            "confirm_label": confirm_label,
+            "back": f"{HERE}/{quote(broadcast_id, safe='')}",
+        },
+        title=confirm_label + "?",
+        back=f"{HERE}/{quote(broadcast_id, safe='')}",
+        viewer=viewer,
+    )
 
 
 def _vocabulary() -> dict[str, Any]:
@@ -51,6 +88,8 @@ def _vocabulary() -> dict[str, Any]:
         "is_live": rules.is_live,
         "actions": rules.actions,
         "composer_label": rules.composer_label,
+        "cancel_question": CANCEL_QUESTION,
+        "delete_question": DELETE_QUESTION,
     }
 
 
@@ -333,6 +372,11 @@ async def failures(
 async def delete_draft(
     broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
+    form = await form_of(request)
+    if asked := _asked_first(
+        request, viewer, state, broadcast_id, form, DELETE_QUESTION, "Delete draft"
+    ):
+        return asked
     await BroadcastDesk(state.gateway).delete(viewer.caller, broadcast_id)
     return go_to(request, HERE)
 
@@ -346,6 +390,18 @@ async def control(
     skipped, nor of what became of the mail, and a sending broadcast's has them."""
     if action not in CONTROLS:
         return Response(status_code=404)
+    if action == "cancel" and (
+        asked := _asked_first(
+            request,
+            viewer,
+            state,
+            broadcast_id,
+            await form_of(request),
+            CANCEL_QUESTION,
+            "Cancel broadcast",
+        )
+    ):
+        return asked
     desk = BroadcastDesk(state.gateway)
     problem = None
     try:
@@ -355,8 +411,21 @@ async def control(
     except ApiProblem as refused:
         problem = refused.problem
         broadcast = await desk.broadcast(viewer.caller, broadcast_id)
-    if action == "send" and problem is None:
-        return go_to(request, f"{HERE}/{quote(broadcast_id, safe='')}")
+    page = f"{HERE}/{quote(broadcast_id, safe='')}"
+    if problem is None and (action == "send" or not is_htmx(request)):
+        return go_to(request, page)
+    if not is_htmx(request):
+        # Refused, without script: the progress panel with why, as a page linking back.
+        return fragment_or_page(
+            request,
+            state.templates,
+            "broadcasts/progress.html",
+            {**_vocabulary(), "b": broadcast, "problem": problem},
+            title=str(broadcast.get("name") or "Broadcast"),
+            back=page,
+            viewer=viewer,
+            status_code=problem.status if problem else 200,
+        )
     answer = render(
         request,
         state.templates,

@@ -447,7 +447,10 @@
       if (part) {
         var list = part.parentElement;
         part.remove();
-        var next = list && list.querySelector("button, input, select");
+        // The first control a person can reach (a hidden input takes no focus, which would
+        // leave it on <body>), else the control after the list (Add step).
+        var reachable = "button, input:not([type=hidden]), select, textarea";
+        var next = (list && list.querySelector(reachable)) || (list && list.parentElement && list.parentElement.querySelector(reachable));
         if (next) {
           next.focus();
         }
