@@ -802,6 +802,16 @@ def test_the_merge_proposes_the_apis_defaults_and_sends_only_possible_choices() 
     ]
     assert custom.kept == "Langues: Français, Svenska; Préférence de contact: E-mail"
     assert custom.other == "old_key: x"
+    # Owners by name, as the profile shows them, not by their ids.
+    names = {"u1": "Rita Recruiter", "u2": "Mark Marketer"}
+    [owner] = [
+        row
+        for row in merge_rows(
+            {"owner_id": "u1"}, {"owner_id": "u2"}, owner_name=lambda uid: names.get(uid or "", "")
+        )
+        if row.field == "owner_id"
+    ]
+    assert (owner.kept, owner.other, owner.same) == ("Rita Recruiter", "Mark Marketer", False)
     assert merge_choices(
         {
             "choice.skills": "union",

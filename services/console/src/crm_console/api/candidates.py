@@ -928,12 +928,17 @@ async def duplicates_page(
 
 @router.get("/{candidate_id}/merge/{other_id}")
 async def merge_form(
-    candidate_id: str, other_id: str, request: Request, viewer: CurrentViewer, state: Container
+    candidate_id: str,
+    other_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    people: PagePeople,
 ) -> HTMLResponse:
     """Both records side by side, one choice per field; the record in the URL's first place
     stays and the other is folded into it."""
     comparison = await CandidateDirectory(state.gateway).comparison(
-        viewer.caller, candidate_id, other_id
+        viewer.caller, candidate_id, other_id, people.name
     )
     return render(
         request, state.templates, "candidates/merge.html", {"comparison": comparison}, viewer=viewer

@@ -4,6 +4,7 @@ erasure: each page is one or a few API calls (a detail page's run together), nev
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -283,14 +284,22 @@ class CandidateDirectory:
         )
         return candidate, items(suggestions)
 
-    async def comparison(self, caller: Caller, kept_id: str, other_id: str) -> MergeComparison:
-        """Both records side by side, with the choice proposed for each field."""
+    async def comparison(
+        self,
+        caller: Caller,
+        kept_id: str,
+        other_id: str,
+        owner_name: Callable[[str | None], str] | None = None,
+    ) -> MergeComparison:
+        """Both records side by side, with the choice proposed for each field (owners named
+        by `owner_name`)."""
         kept, other, definitions = await asyncio.gather(
             self._api.get(caller, f"{API}/candidates/{kept_id}"),
             self._api.get(caller, f"{API}/candidates/{other_id}"),
             self.definitions(caller),
         )
-        return MergeComparison(kept=kept, other=other, rows=merge_rows(kept, other, definitions))
+        rows = merge_rows(kept, other, definitions, owner_name)
+        return MergeComparison(kept=kept, other=other, rows=rows)
 
     async def merge(
         self, caller: Caller, kept_id: str, other_id: str, choices: dict[str, str]

@@ -4,7 +4,7 @@ the API receives (`POST /candidates/merges`). Pure functions, tested without a b
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,19 +87,27 @@ def merge_rows(
     kept: Mapping[str, Any],
     other: Mapping[str, Any],
     definitions: Sequence[Mapping[str, Any]] = (),
+    owner_name: Callable[[str | None], str] | None = None,
 ) -> list[MergeRow]:
     """The comparison of the record that stays (`kept`) with the one folded into it; custom
-    fields under the labels of their `definitions`."""
+    fields under the labels of their `definitions`, owners by `owner_name` (a member's name,
+    as the profile shows them)."""
     rows = []
     for field, label in MERGE_FIELDS:
         mine, theirs = kept.get(field), other.get(field)
+        if field == "owner_id" and owner_name is not None:
+            shown_mine = owner_name(mine) if mine else NOTHING
+            shown_theirs = owner_name(theirs) if theirs else NOTHING
+        else:
+            shown_mine = _shown(field, mine, definitions)
+            shown_theirs = _shown(field, theirs, definitions)
         rows.append(
             MergeRow(
                 field=field,
                 label=label,
-                kept=_shown(field, mine, definitions),
-                other=_shown(field, theirs, definitions),
-                same=_shown(field, mine, definitions) == _shown(field, theirs, definitions),
+                kept=shown_mine,
+                other=shown_theirs,
+                same=mine == theirs if field == "owner_id" else shown_mine == shown_theirs,
                 choices=(
                     ("union",)
                     if field in IDENTIFIERS
