@@ -191,6 +191,13 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     page.locator("#steps > li").nth(1).get_by_label("Days").fill("2")
     page.get_by_label("Kind of step to add").select_option("branch")
     page.get_by_role("button", name="Add step").click()
+    # A step moves up and back down in place, the focus staying on the button pressed.
+    steps = page.locator("#steps > li")
+    steps.nth(2).get_by_role("button", name="Move up").click()
+    expect(steps.nth(1).locator("legend")).to_have_text("Branch on a reaction")
+    expect(steps.nth(1).get_by_role("button", name="Move up")).to_be_focused()
+    steps.nth(1).get_by_role("button", name="Move down").click()
+    expect(steps.nth(2).locator("legend")).to_have_text("Branch on a reaction")
     branch = page.locator("#steps > li").nth(2)
     branch.get_by_label("Then go to").fill("nowhere")
     assert_accessible(page)

@@ -247,7 +247,10 @@ def test_a_pool_sequence_and_a_pool_broadcast_are_built_without_script(
             no_script.get_by_role("button", name="Add step").click()
         expect(no_script.locator("#steps > li")).to_have_count(3)
         with no_script.expect_navigation():
-            no_script.locator("#steps > li").nth(2).get_by_role(
+            no_script.locator("#steps > li").nth(2).get_by_role("button", name="Move up").click()
+        expect(no_script.locator("#steps > li").nth(1).locator("legend")).to_have_text("Add tags")
+        with no_script.expect_navigation():
+            no_script.locator("#steps > li").nth(1).get_by_role(
                 "button", name="Remove this step"
             ).click()
         expect(no_script.locator("#steps > li")).to_have_count(2)

@@ -689,6 +689,20 @@ async def test_without_script_add_step_and_remove_post_the_builder_back_changed(
     assert removed.text.count('<li class="step card') == 7
     assert 'id="step-a"' not in removed.text
     assert 'id="step-b"' in removed.text
+    up = await client.post(
+        "/console/sequences",
+        data=form_of([*BUILDER_FORM, ("move_step", "c:up")]),
+        headers=gateway_headers(MARK),
+    )
+    assert (
+        up.text.index('id="step-c"') < up.text.index('id="step-b"') < up.text.index('id="step-d"')
+    )
+    first_stays = await client.post(
+        "/console/sequences",
+        data=form_of([*BUILDER_FORM, ("move_step", "a:up")]),
+        headers=gateway_headers(MARK),
+    )
+    assert first_stays.text.index('id="step-a"') < first_stays.text.index('id="step-b"')
     assert not [c for c in api.calls if c.method == "POST"]
     # The buttons: submits that skip the browser's checks (a step is added to an unnamed
     # sequence too); with script htmx fetches the step instead, and the click removes it.
@@ -696,6 +710,7 @@ async def test_without_script_add_step_and_remove_post_the_builder_back_changed(
         r'<button type="submit" name="add_step" value="1" formnovalidate[^>]*hx-get=', added.text
     )
     assert 'name="remove_step" value="b" formnovalidate' in removed.text
+    assert 'name="move_step" value="b:down" formnovalidate' in removed.text
 
 
 async def test_without_script_every_kinds_fields_are_in_the_form(site: Console) -> None:

@@ -230,7 +230,8 @@ def reshaped_without_script(
 ) -> tuple[list[str], list[dict[str, Any]]] | None:
     """The builder's step keys and steps after the button a form posted without script pressed
     (`add_step`: one more step of the kind chosen beside it; `remove_step`: without the step of
-    that key), or None when the post is a save."""
+    that key; `move_step`: `<key>:up` or `<key>:down`, swapped with its neighbour), or None
+    when the post is a save."""
     if first(form, "add_step"):
         kind = first(form, "new_step_kind", "send")
         added = step_form(kind if kind in STEP_KINDS else "send")
@@ -239,6 +240,14 @@ def reshaped_without_script(
     if removed:
         kept = [(key, dict(step)) for key, step in zip(keys, steps, strict=True) if key != removed]
         return [key for key, _ in kept], [step for _, step in kept]
+    moved, _, direction = first(form, "move_step").partition(":")
+    if moved in keys:
+        order = [(key, dict(step)) for key, step in zip(keys, steps, strict=True)]
+        at = keys.index(moved)
+        to = at - 1 if direction == "up" else at + 1
+        if 0 <= to < len(order):
+            order[at], order[to] = order[to], order[at]
+        return [key for key, _ in order], [step for _, step in order]
     return None
 
 

@@ -435,6 +435,22 @@
       field.dispatchEvent(new Event("input", { bubbles: true }));
       return;
     }
+    // A step's "Move up" / "Move down" swaps it with its neighbour in place (a submit button:
+    // without script it posts the builder back reordered); the focus stays on the button.
+    var mover = event.target.closest && event.target.closest("[data-move]");
+    if (mover) {
+      event.preventDefault();
+      var step = mover.closest("li");
+      if (step) {
+        var up = mover.getAttribute("data-move") === "up";
+        var neighbour = up ? step.previousElementSibling : step.nextElementSibling;
+        if (neighbour) {
+          step.parentElement.insertBefore(up ? step : neighbour, up ? neighbour : step);
+          mover.focus();
+        }
+      }
+      return;
+    }
     // A builder's "Remove" button takes out the part it names: its nearest enclosing element
     // matching data-remove (a sequence step, a skill row), never an element found by an id
     // built from data, which may hold characters a CSS selector does not allow.
