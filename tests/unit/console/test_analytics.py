@@ -541,6 +541,13 @@ async def test_the_board_loads_its_health_after_itself(console: Console) -> None
     assert 'hx-get="/console/pools/p1/health" hx-trigger="load"' in page.text
     # The board itself never waits for the report.
     assert [c for c in api.calls if "health" in c.url.path] == []
+    # Without script the panel is a link, which opens it as a page of its own.
+    assert '<noscript><p><a href="/console/pools/p1/health">Show the pool' in page.text
+    api.answer("GET", "/api/v1/analytics/pools/p1/health", body=HEALTH)
+    alone = await client.get("/console/pools/p1/health", headers=gateway_headers())
+    assert alone.status_code == 200
+    assert '<main id="main"' in alone.text
+    assert '<a href="/console/pools/p1">← Back</a>' in alone.text
 
 
 async def test_the_health_panel_shows_the_figures_and_names_the_people(console: Console) -> None:

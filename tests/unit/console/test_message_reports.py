@@ -130,6 +130,7 @@ async def test_the_sequence_page_shows_its_report_per_step(site: Console) -> Non
     page = await client.get("/console/sequences/s1", headers=gateway_headers(MARK))
     assert page.status_code == 200, page.text
     assert 'hx-get="/console/sequences/s1/report" hx-trigger="load"' in page.text
+    assert '<noscript><p><a href="/console/sequences/s1/report">Show “What became' in page.text
 
     body = report(
         "sequence",
@@ -137,6 +138,9 @@ async def test_the_sequence_page_shows_its_report_per_step(site: Console) -> Non
         [group("0", "welcome", 3, 2), group("2", None, 2, 1, machine_opened=2)],
     )
     api.answer("GET", "/api/v1/analytics/sequences/s1", body=body)
+    alone = await client.get("/console/sequences/s1/report", headers=gateway_headers(MARK))
+    assert '<main id="main"' in alone.text  # without script: a page, linking back
+    assert '<a href="/console/sequences/s1">← Back</a>' in alone.text
     panel = await client.get("/console/sequences/s1/report", headers=htmx_headers(MARK))
     assert panel.status_code == 200, panel.text
     assert "What became of the mail" in panel.text

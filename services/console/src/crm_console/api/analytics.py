@@ -9,13 +9,21 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, Download
-from crm_console.api.deps import Container, CurrentViewer, Viewer, form_of, is_htmx, render
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    Viewer,
+    form_of,
+    fragment_or_page,
+    is_htmx,
+    render,
+)
 from crm_console.application.analytics import AnalyticsDesk, Report
 from crm_console.application.weekly_reports import WeeklyReports
 from crm_console.container import ConsoleContainer
@@ -281,11 +289,14 @@ async def pool_health_panel(
     """The pool's health (htmx, once the board is shown): a report that cannot be read says
     why in the panel, and the board stays as it is."""
     health = await AnalyticsDesk(state.gateway).pool_health(viewer.caller, pool_id)
-    return render(
+    # Without script the board links here (`<noscript>`): the panel as a page of its own.
+    return fragment_or_page(
         request,
         state.templates,
         "analytics/pool_health.html",
         {"health": health, "pool_id": pool_id, "render_id": secrets.token_hex(4)},
+        title="Pool health",
+        back=f"{CONSOLE_PREFIX}/pools/{quote(pool_id, safe='')}",
         viewer=viewer,
     )
 

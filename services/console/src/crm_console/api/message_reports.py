@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import Download
-from crm_console.api.deps import Container, Viewer, render
+from crm_console.api.deps import Container, Viewer, fragment_or_page
 from crm_console.application.parts import Part
 from crm_console.domain import message_reports as rules
 from crm_console.domain.charts import daily_lines, daily_summary
@@ -47,8 +47,9 @@ def report_panel(
     names_unavailable: list[str] | None = None,
 ) -> HTMLResponse:
     """The report's card: totals and per group (machines' opens and clicks apart), the days
-    anything happened, and the CSV links; or why it is not shown."""
-    return render(
+    anything happened, and the CSV links; or why it is not shown. Without script the page
+    links here (`<noscript>`): the card as a page of its own, linking back to that page."""
+    return fragment_or_page(
         request,
         state.templates,
         "fragments/message_report.html",
@@ -67,6 +68,8 @@ def report_panel(
             "active_days": rules.active_days,
             "day_chart": day_chart(report, rules.CHART_FIGURES, title="Mail per day"),
         },
+        title="What became of the mail",
+        back=panel_url.rsplit("/", 1)[0],
         viewer=viewer,
     )
 

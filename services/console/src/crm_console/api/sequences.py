@@ -290,7 +290,7 @@ async def enrolment_report(
     enrolled now; loaded after the page."""
     found = await EnrolmentReports(state.gateway).report(viewer.caller, sequence_id)
     panel_url = f"{HERE}/{quote(sequence_id, safe='')}/enrolment-report"
-    return render(
+    return fragment_or_page(
         request,
         state.templates,
         "sequences/enrolment_report.html",
@@ -302,6 +302,8 @@ async def enrolment_report(
             "ended_because": rules.ended_because,
             "day_chart": day_chart(found, rules.ENROLMENT_CHART, title="Enrolments per day"),
         },
+        title="How the enrolments went",
+        back=f"{HERE}/{quote(sequence_id, safe='')}",
         viewer=viewer,
     )
 
