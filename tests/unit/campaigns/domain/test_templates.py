@@ -174,6 +174,21 @@ def test_a_wrong_end_tag_names_the_block_left_open_inside() -> None:
     assert "Encountered unknown tag 'endfor'" in issue.message
 
 
+def test_an_unclosed_merge_field_names_the_line_it_was_opened_on() -> None:
+    """Jinja says `unexpected '/'` or `expected token 'end of print statement'` where it
+    stumbled on what followed the field; the person is told which `{{` lacks its `}}`."""
+    with pytest.raises(TemplateError) as raised:
+        validate_template({"html": "<p>Hi {{ candidate.first_name\n</p>"})
+    [issue] = raised.value.issues
+    assert issue.line == 2
+    assert issue.message.startswith("the {{ on line 1 is not closed: add }} after the merge field")
+    assert "unexpected '/'" in issue.message  # Jinja's own words stay, after it
+    with pytest.raises(TemplateError) as raised:
+        validate_template({"text": "{{ a }} and {{ b"})
+    [issue] = raised.value.issues
+    assert issue.message.startswith("the {{ on this line is not closed")
+
+
 def test_other_syntax_errors_keep_jinjas_message() -> None:
     with pytest.raises(TemplateError) as raised:
         validate_template({"html": "<p>\n{% endif %}"})

@@ -417,7 +417,11 @@ def syntax_reason(error: TemplateSyntaxError, source: str) -> str:
     message = error.message or str(error)
     found = _INNERMOST.search(message)
     if found is None:
-        return message
+        opened = _unclosed_print_line(source, error.lineno)
+        if opened is None:
+            return message
+        where = " on this line" if opened == error.lineno else f" on line {opened}"
+        return f"the {{{{{where} is not closed: add }}}} after the merge field [{message}]"
     tag = found.group(1)
     opened = _open_block_line(source, tag)
     if opened is None:
@@ -427,6 +431,17 @@ def syntax_reason(error: TemplateSyntaxError, source: str) -> str:
     else:
         where = f" on line {opened}"
     return f"the {{% {tag} %}}{where} is not closed: add {{% end{tag} %}} where it ends [{message}]"
+
+
+def _unclosed_print_line(source: str, lineno: int) -> int | None:
+    """The line of a `{{` left without its `}}` before the end of line `lineno` (where Jinja
+    stumbled on what followed it: `unexpected '<'`, `expected token 'end of print
+    statement'`), or None."""
+    text = "\n".join(source.splitlines()[:lineno])
+    start = text.rfind("{{")
+    if start < 0 or "}}" in text[start:]:
+        return None
+    return text.count("\n", 0, start) + 1
 
 
 def _open_block_line(source: str, tag: str) -> int | None:
