@@ -109,6 +109,14 @@ def test_same_name_and_company_scores_high_with_its_reason() -> None:
     assert alike is not None
     assert alike.score == 100.0
     assert alike.reason == "same name, same company"
+    assert alike.evidence == 2
+    # Alike in company and location too: the same score, more evidence (listed first).
+    both = likeness(
+        PersonSketch("Ada", "Lovelace", company="Analytical Engines", location="London"),
+        PersonSketch("Ada", "Lovelace", company="Analytical Engines", location="london"),
+    )
+    assert both is not None
+    assert (both.score, both.evidence) == (100.0, 3)
 
 
 def test_similar_name_and_same_location() -> None:

@@ -102,7 +102,9 @@ class IdentityQueries:
             alike = likeness(_sketch(candidate), _sketch(suspect))
             if alike is not None and alike.score >= min_score:
                 found.append((suspect, alike))
-        found.sort(key=lambda pair: (-pair[1].score, pair[0].id))
+        # Most alike first; of the same score, the one alike in more ways (name, company and
+        # location over name and location).
+        found.sort(key=lambda pair: (-pair[1].score, -pair[1].evidence, pair[0].id))
         return found[:limit]
 
     async def merge(self, merge_id: str) -> Merge | None:

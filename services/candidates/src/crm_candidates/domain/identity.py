@@ -275,10 +275,12 @@ class PersonSketch:
 
 @dataclass(frozen=True)
 class Likeness:
-    """How alike two records are (0-100) and why, in words."""
+    """How alike two records are (0-100) and why, in words; `evidence`: how many of name,
+    company and location are alike (what orders suggestions of the same score)."""
 
     score: float
     reason: str
+    evidence: int = 1
 
 
 def _alike(left: str | None, right: str | None) -> float | None:
@@ -333,4 +335,4 @@ def likeness(one: PersonSketch, other: PersonSketch) -> Likeness | None:
     reasons.extend(_describe(similarity, what) for similarity, what in backing)
     context = max(similarity for similarity, _ in backing)
     score = NAME_WEIGHT * name + (1 - NAME_WEIGHT) * context
-    return Likeness(score=round(score, 1), reason=", ".join(reasons))
+    return Likeness(score=round(score, 1), reason=", ".join(reasons), evidence=len(reasons))
