@@ -195,7 +195,7 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
         no_script.locator("#f-email").fill(f"{second.lower()}@example.dk")
         with no_script.expect_navigation():
             no_script.get_by_role("button", name="Check in walk-in").click()
-        expect(no_script.get_by_test_id("door-ask")).to_contain_text(
+        expect(no_script.get_by_test_id("confirm-question")).to_contain_text(
             "The event's day is 2027-05-06"
         )
         with no_script.expect_navigation():

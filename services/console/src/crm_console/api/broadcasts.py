@@ -15,7 +15,9 @@ from crm_console.api.deps import (
     Container,
     CurrentViewer,
     PagePeople,
+    Question,
     Viewer,
+    asked_first,
     form_of,
     fragment_or_page,
     is_htmx,
@@ -25,7 +27,6 @@ from crm_console.api.deps import (
 from crm_console.api.forms import form_values, go_to
 from crm_console.api.message_reports import csv_answer, report_panel
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
-from crm_console.container import ConsoleContainer
 from crm_console.domain import broadcast_people as who
 from crm_console.domain import broadcasts as rules
 from crm_console.domain.csv_files import csv_params
@@ -38,38 +39,9 @@ HERE = f"{CONSOLE_PREFIX}/broadcasts"
 
 
 # What the cancel and delete buttons ask first: in the browser with script (`hx-confirm`),
-# as a page without (`_asked_first`).
-CANCEL_QUESTION = "Cancel this broadcast? Nothing not yet sent will be."
-DELETE_QUESTION = "Delete this draft?"
-
-
-def _asked_first(
-    request: Request,
-    viewer: Viewer,
-    state: ConsoleContainer,
-    broadcast_id: str,
-    form: dict[str, str],
-    question: str,
-    confirm_label: str,
-) -> HTMLResponse | None:
-    """The question a cancel or delete asks, as a page, for a form posted without script
-    (htmx asked in the browser); None once confirmed or asked."""
-    if is_htmx(request) or form.get("confirmed"):
-        return None
-    return fragment_or_page(
-        request,
-        state.templates,
-        "fragments/confirm.html",
-        {
-            "question": question,
-            "action": request.url.path,
-            "confirm_label": confirm_label,
-            "back": f"{HERE}/{quote(broadcast_id, safe='')}",
-        },
-        title=confirm_label + "?",
-        back=f"{HERE}/{quote(broadcast_id, safe='')}",
-        viewer=viewer,
-    )
+# as a page without (`asked_first`).
+CANCEL = Question("Cancel this broadcast? Nothing not yet sent will be.", "Cancel broadcast")
+DELETE = Question("Delete this draft?", "Delete draft")
 
 
 def _vocabulary() -> dict[str, Any]:
@@ -88,8 +60,8 @@ def _vocabulary() -> dict[str, Any]:
         "is_live": rules.is_live,
         "actions": rules.actions,
         "composer_label": rules.composer_label,
-        "cancel_question": CANCEL_QUESTION,
-        "delete_question": DELETE_QUESTION,
+        "cancel_question": CANCEL.text,
+        "delete_question": DELETE.text,
     }
 
 
@@ -373,9 +345,8 @@ async def delete_draft(
     broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
     form = await form_of(request)
-    if asked := _asked_first(
-        request, viewer, state, broadcast_id, form, DELETE_QUESTION, "Delete draft"
-    ):
+    back = f"{HERE}/{quote(broadcast_id, safe='')}"
+    if asked := asked_first(request, state.templates, viewer, form, DELETE, back=back):
         return asked
     await BroadcastDesk(state.gateway).delete(viewer.caller, broadcast_id)
     return go_to(request, HERE)
@@ -391,14 +362,13 @@ async def control(
     if action not in CONTROLS:
         return Response(status_code=404)
     if action == "cancel" and (
-        asked := _asked_first(
+        asked := asked_first(
             request,
+            state.templates,
             viewer,
-            state,
-            broadcast_id,
             await form_of(request),
-            CANCEL_QUESTION,
-            "Cancel broadcast",
+            CANCEL,
+            back=f"{HERE}/{quote(broadcast_id, safe='')}",
         )
     ):
         return asked

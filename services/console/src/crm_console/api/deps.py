@@ -205,6 +205,47 @@ def fragment_or_page(
     )
 
 
+@dataclass(frozen=True)
+class Question:
+    """What a button asks before it acts: `text`, and the label and style of the button that
+    answers yes."""
+
+    text: str
+    confirm_label: str
+    confirm_class: str = "danger"
+
+
+def asked_first(
+    request: Request,
+    templates: Jinja2Templates,
+    viewer: Viewer,
+    form: dict[str, str],
+    question: Question,
+    *,
+    back: str,
+) -> HTMLResponse | None:
+    """The question a button asks in the browser with script (`hx-confirm`), as a page for
+    a form posted without: a form that posts the same fields again, `confirmed`. None when
+    htmx asked already or this is the confirmed post."""
+    if is_htmx(request) or form.get("confirmed"):
+        return None
+    return render(
+        request,
+        templates,
+        "confirm.html",
+        {
+            "page_title": question.confirm_label + "?",
+            "question": question.text,
+            "action": request.url.path,
+            "fields": {name: value for name, value in form.items() if name != "confirmed"},
+            "confirm_label": question.confirm_label,
+            "confirm_class": question.confirm_class,
+            "back": back,
+        },
+        viewer=viewer,
+    )
+
+
 async def form_of(request: Request) -> dict[str, str]:
     """A submitted form's text fields (the last value of a repeated name); see `form_lists`."""
     form = await request.form()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,7 +18,9 @@ from crm_console.adapters.gateway_api import ApiProblem
 from crm_console.api.deps import (
     Container,
     CurrentViewer,
+    Question,
     Viewer,
+    asked_first,
     done,
     embed_policy,
     form_of,
@@ -394,26 +397,19 @@ async def check_in_page(
 async def _asked_first(
     request: Request, viewer: Viewer, state: ConsoleContainer, event_id: str, form: dict[str, str]
 ) -> HTMLResponse | None:
-    """On another day than the event's the door asks before a check-in. htmx asks in the
-    browser (`hx-confirm`); a form posted without script is answered with the question, a
-    form that posts the same fields again with `confirmed`; None when nothing needs asking."""
+    """On another day than the event's the door asks before a check-in (see `asked_first`);
+    None when nothing needs asking."""
     if is_htmx(request) or form.get("confirmed"):
         return None
     _, off_day = await EventDesk(state.gateway).door_clock(viewer.caller, event_id)
     if off_day is None:
         return None
-    return render(
-        request,
-        state.templates,
-        "events/door_confirm.html",
-        {
-            "off_day": off_day,
-            "event_id": event_id,
-            "action": request.url.path,
-            "fields": {name: value for name, value in form.items() if name != "confirmed"},
-        },
-        viewer=viewer,
-    )
+    who = f"{form.get('first_name', '')} {form.get('last_name', '')}".strip() or "them"
+    question = Question(off_day.check_in_question, f"Check {who} in all the same", "primary big")
+    back = f"{EVENTS}/{event_id}/check-in"
+    if form.get("q"):
+        back += "?" + urlencode({"q": form["q"]})
+    return asked_first(request, state.templates, viewer, form, question, back=back)
 
 
 async def _door_refusal(

@@ -362,6 +362,12 @@ class OffDayDoor:
             f"The event's day is {self.day}:" if self.early else f"The event ended on {self.day}:"
         )
 
+    @property
+    def check_in_question(self) -> str:
+        """What the door asks before a check-in, for a browser without script."""
+        late = "" if self.early else " (a no-show becomes an attendee)"
+        return f"{self.question} a check-in now counts as attendance{late}."
+
 
 def off_day_door(event: Mapping[str, Any], now: datetime) -> OffDayDoor | None:
     """The event's first day (before it begins in the event's zone) or last day (after it
