@@ -1115,6 +1115,52 @@ async def test_a_door_after_the_event_says_so_and_asks_before_each_check_in(
     assert "The event ended on 2026-10-01: check Ada in now all the same?" in found.text
 
 
+async def test_without_script_the_event_status_buttons_ask_first(console: Console) -> None:
+    """With script the buttons ask in the browser (`hx-confirm`); without, the console asks
+    with a page whose form posts again, confirmed, keeping what was typed (the reason)."""
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    asked = await client.post(
+        "/console/events/ev1/cancel",
+        data={"reason": "Salle fermée"},
+        headers=gateway_headers(ALICE),
+    )
+    assert asked.status_code == 200
+    assert "Cancel Backend meetup? Registration closes and this cannot be undone." in asked.text
+    assert '<input type="hidden" name="reason" value="Salle fermée">' in asked.text
+    assert '<button type="submit" class="danger">Cancel event</button>' in asked.text
+    assert not [c for c in api.calls if c.method == "POST"]
+
+    api.answer("POST", "/api/v1/events/ev1/cancel", 204, None)
+    cancelled = await client.post(
+        "/console/events/ev1/cancel",
+        data={"reason": "Salle fermée", "confirmed": "1"},
+        headers=gateway_headers(ALICE),
+    )
+    assert (cancelled.status_code, cancelled.headers["location"]) == (303, "/console/events/ev1")
+    assert body_of(next(c for c in api.calls if c.method == "POST")) == {"reason": "Salle fermée"}
+
+    deleting = await client.post("/console/events/ev1/delete", headers=gateway_headers(ALICE))
+    assert "Delete Backend meetup? It cannot be brought back." in deleting.text
+    completing = await client.post("/console/events/ev1/complete", headers=gateway_headers(ALICE))
+    assert "Mark Backend meetup as completed?" in completing.text
+    assert [c.url.path for c in api.calls if c.method == "POST"] == ["/api/v1/events/ev1/cancel"]
+
+    # Publishing a draft still to come asks nothing; the API's refusal is a page of its own.
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"status": "draft"})
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/publish",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "the event is published"},
+    )
+    refused = await client.post("/console/events/ev1/publish", headers=gateway_headers(ALICE))
+    assert refused.status_code == 409
+    assert "the event is published" in refused.text
+    assert '<a href="/console/events/ev1">← Back</a>' in refused.text
+    assert "<!doctype html>" in refused.text
+
+
 async def test_cancelling_twice_shows_the_apis_reason_by_the_button(console: Console) -> None:
     client, api = console
     api.answer(

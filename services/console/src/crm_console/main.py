@@ -31,7 +31,7 @@ from crm_console.api.deps import is_htmx, render, viewer_if_any
 from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
 from crm_console.container import ConsoleContainer
-from crm_console.domain.events import in_zone
+from crm_console.domain.events import in_zone, status_question
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.pools import target_value
 from crm_console.domain.problems import CHECK_THE_FIELDS, field_label
@@ -63,6 +63,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     templates.env.filters["in_zone"] = in_zone
     # A pool (and stage) as the bulk actions' pool select names it.
     templates.env.globals["target_value"] = target_value
+    # What an event's status buttons ask first, with script and without.
+    templates.env.globals["event_question"] = status_question
     container = ConsoleContainer(settings=settings, gateway=GatewayApi(client), templates=templates)
 
     async def close_client() -> AsyncIterator[None]:

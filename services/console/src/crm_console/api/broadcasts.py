@@ -15,7 +15,6 @@ from crm_console.api.deps import (
     Container,
     CurrentViewer,
     PagePeople,
-    Question,
     Viewer,
     asked_first,
     form_of,
@@ -33,6 +32,7 @@ from crm_console.domain.csv_files import csv_params
 from crm_console.domain.message_reports import variant_label
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
+from crm_console.domain.questions import Question
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/broadcasts", include_in_schema=False)
 HERE = f"{CONSOLE_PREFIX}/broadcasts"

@@ -17,6 +17,7 @@ from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import NavItem, navigation
 from crm_console.domain.people import NOBODY, People
 from crm_console.domain.problems import Problem
+from crm_console.domain.questions import Question
 from crm_shared import (
     CurrentPrincipal,
     Principal,
@@ -203,16 +204,6 @@ def fragment_or_page(
         viewer=viewer,
         status_code=status_code,
     )
-
-
-@dataclass(frozen=True)
-class Question:
-    """What a button asks before it acts: `text`, and the label and style of the button that
-    answers yes."""
-
-    text: str
-    confirm_label: str
-    confirm_class: str = "danger"
 
 
 def asked_first(

@@ -18,12 +18,12 @@ from crm_console.adapters.gateway_api import ApiProblem
 from crm_console.api.deps import (
     Container,
     CurrentViewer,
-    Question,
     Viewer,
     asked_first,
     done,
     embed_policy,
     form_of,
+    fragment_or_page,
     is_htmx,
     render,
     require,
@@ -53,6 +53,7 @@ from crm_console.domain.events import (
     event_question_rows,
     event_session_rows,
     form_values,
+    has_started,
     may_cancel,
     off_day_door,
     registrant_page_path,
@@ -60,11 +61,13 @@ from crm_console.domain.events import (
     registration_closed_note,
     registration_path,
     row_errors,
+    status_question,
     upload_summary,
     walk_in_person,
 )
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
+from crm_console.domain.questions import Question
 from crm_shared import public_operation
 
 EVENTS = f"{CONSOLE_PREFIX}/events"
@@ -92,14 +95,21 @@ def embed_script_source() -> str:
 
 
 def _refusal(
-    request: Request, state: ConsoleContainer, viewer: Viewer, refused: ApiProblem
+    request: Request,
+    state: ConsoleContainer,
+    viewer: Viewer,
+    refused: ApiProblem,
+    event_id: str,
 ) -> HTMLResponse:
-    """The API's refusal, as a fragment for htmx (or the page's script) to show in place."""
-    return render(
+    """The API's refusal, as a fragment for htmx (or the page's script) to show in place; for
+    a form posted without script, in a page of its own linking back to the event."""
+    return fragment_or_page(
         request,
         state.templates,
         "fragments/problem.html",
         {"problem": refused.problem},
+        title="Not done",
+        back=f"{EVENTS}/{event_id}",
         viewer=viewer,
         status_code=refused.problem.status,
     )
@@ -273,6 +283,8 @@ async def cancel_event(
 ) -> Response:
     """Cancels the event (final); the API's refusal shows next to the button."""
     fields = await form_of(request)
+    if asked := await _status_asked_first(request, viewer, state, event_id, fields, "cancel"):
+        return asked
     desk = EventDesk(state.gateway)
     return await _status_change(
         request,
@@ -289,10 +301,13 @@ async def delete_event(
 ) -> Response:
     """Deletes an event nobody registered for, then shows the list; the API's refusal (someone
     registered meanwhile) shows by the button."""
+    form = await form_of(request)
+    if asked := await _status_asked_first(request, viewer, state, event_id, form, "delete"):
+        return asked
     try:
         await EventDesk(state.gateway).delete(viewer.caller, event_id)
     except ApiProblem as refused:
-        return _refusal(request, state, viewer, refused)
+        return _refusal(request, state, viewer, refused, event_id)
     return done(request, EVENTS)
 
 
@@ -301,6 +316,9 @@ async def publish_event(
     event_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
     """Publishes a draft: its registration page opens; the API's refusal shows by the button."""
+    form = await form_of(request)
+    if asked := await _status_asked_first(request, viewer, state, event_id, form, "publish"):
+        return asked
     desk = EventDesk(state.gateway)
     return await _status_change(
         request, viewer, state, event_id, desk.move(viewer.caller, event_id, "publish")
@@ -312,10 +330,33 @@ async def complete_event(
     event_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
     """Marks an event that has started as completed (final)."""
+    form = await form_of(request)
+    if asked := await _status_asked_first(request, viewer, state, event_id, form, "complete"):
+        return asked
     desk = EventDesk(state.gateway)
     return await _status_change(
         request, viewer, state, event_id, desk.move(viewer.caller, event_id, "complete")
     )
+
+
+async def _status_asked_first(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    event_id: str,
+    form: dict[str, str],
+    action: str,
+) -> HTMLResponse | None:
+    """What a status button asks first (`status_question`), as a page for a form posted
+    without script; None when nothing needs asking."""
+    if is_htmx(request) or form.get("confirmed"):
+        return None
+    event = await EventDesk(state.gateway).event(viewer.caller, event_id)
+    question = status_question(action, event, has_started(event, datetime.now(UTC)))
+    if question is None:
+        return None
+    back = f"{EVENTS}/{event_id}"
+    return asked_first(request, state.templates, viewer, form, question, back=back)
 
 
 async def _status_change(
@@ -329,7 +370,7 @@ async def _status_change(
     try:
         await change
     except ApiProblem as refused:
-        return _refusal(request, state, viewer, refused)
+        return _refusal(request, state, viewer, refused, event_id)
     return done(request, f"{EVENTS}/{event_id}")
 
 
@@ -423,7 +464,7 @@ async def _door_refusal(
     """The API's refusal of a door's check-in: in place of the row for htmx, above the search
     the person was found by in the door's page without script."""
     if is_htmx(request):
-        return _refusal(request, state, viewer, refused)
+        return _refusal(request, state, viewer, refused, event_id)
     return await _door_page(
         request,
         viewer,
@@ -517,7 +558,7 @@ async def upload_check_ins(
     try:
         report = await EventDesk(state.gateway).upload_check_ins(viewer.caller, event_id, batch)
     except ApiProblem as refused:
-        return _refusal(request, state, viewer, refused)
+        return _refusal(request, state, viewer, refused, event_id)
     return render(
         request,
         state.templates,

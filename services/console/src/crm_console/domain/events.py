@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.questions import Question
 from crm_shared.text import APOSTROPHES, fold, umlauts_spelt_out, without_apostrophes
 
 KINDS = {
@@ -343,6 +344,29 @@ def has_started(event: Mapping[str, Any], now: datetime) -> bool:
     if starts_at.tzinfo is None:
         return True
     return starts_at <= now
+
+
+def status_question(action: str, event: Mapping[str, Any], started: bool) -> Question | None:
+    """What the event page's publish, complete, cancel or delete button asks first; None for
+    the publish of an event that has not started (nobody is surprised by it)."""
+    name = str(event.get("name") or "this event")
+    if action == "publish":
+        if not started:
+            return None
+        return Question(
+            f"{name} has started already: publish it all the same? Nobody can register for it.",
+            "Publish all the same",
+            "primary",
+        )
+    if action == "complete":
+        return Question(
+            f"Mark {name} as completed? Registration and edits close.", "Mark completed", "primary"
+        )
+    if action == "cancel":
+        return Question(
+            f"Cancel {name}? Registration closes and this cannot be undone.", "Cancel event"
+        )
+    return Question(f"Delete {name}? It cannot be brought back.", "Delete event")
 
 
 @dataclass(frozen=True)
