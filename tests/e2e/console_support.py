@@ -3,10 +3,12 @@ reached with a development token to set up what a test looks at."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from crm_devstack.keycloak import DEMO_USERS
 from crm_devstack.stack import DEV_TOKENS
@@ -58,3 +60,18 @@ def panels_loaded(page: Page) -> None:
     before a screenshot, an accessibility check, or leaving the page (a request the browser
     cancels would be an error in the console)."""
     expect(page.locator("[data-lazy-panel]")).to_have_count(0, timeout=30_000)
+
+
+@contextmanager
+def without_script(browser: Browser, signed_in: Page, viewport: ViewportSize) -> Iterator[Page]:
+    """A page in a browser that runs no script, signed in as whoever `signed_in` is; the
+    context closes after."""
+    context = browser.new_context(
+        viewport=viewport,
+        java_script_enabled=False,
+        storage_state=signed_in.context.storage_state(),
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 from crm_devstack.ats.greenhouse import start_seeded_simulator
 from crm_devstack.infra import free_ports
 from e2e.conftest import ProcessStack
-from e2e.console_support import api_call, dev_headers, sign_in
+from e2e.console_support import api_call, dev_headers, sign_in, without_script
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -181,13 +181,7 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
 
     # A door without script: the walk-in form asks first on a page of its own (the event's
     # day has not come), then answers the door's page, finding the person it checked in.
-    plain = browser.new_context(
-        viewport=PHONE,  # type: ignore[arg-type]
-        java_script_enabled=False,
-        storage_state=page.context.storage_state(),
-    )
-    try:
-        no_script = plain.new_page()
+    with without_script(browser, page, PHONE) as no_script:  # type: ignore[arg-type]
         no_script.goto(page.url)
         second = unique("Nuñez").replace("-", "")
         no_script.get_by_label("First name").fill("Søren")
@@ -207,8 +201,6 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
             "Checked in"
         )
         assert_fits(no_script)
-    finally:
-        plain.close()
 
     page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
     page.get_by_role("link", name=name).click()

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from crm_devstack.keycloak import DEMO_USERS
 from e2e.conftest import ProcessStack
-from e2e.console_support import api_call, panels_loaded, sign_in
+from e2e.console_support import api_call, dev_headers, panels_loaded, sign_in, without_script
 from e2e.test_console_admin import assert_fits
 from e2e.test_console_campaigns import api_template
 from e2e.test_console_candidates import services_answering, wait_until
@@ -188,13 +188,7 @@ def test_a_note_is_added_without_script(
     surname = unique("Ørsted").replace("_", "")
     zoe = api_call(gateway, "POST", "/candidates", person(surname, "Zoë"))
     sign_in(page, gateway, "rita.recruiter")
-    plain = browser.new_context(
-        viewport=DESKTOP,  # type: ignore[arg-type]
-        java_script_enabled=False,
-        storage_state=page.context.storage_state(),
-    )
-    try:
-        no_script = plain.new_page()
+    with without_script(browser, page, DESKTOP) as no_script:  # type: ignore[arg-type]
         no_script.goto(f"{gateway}/console/candidates/{zoe['id']}/panels/notes")
         no_script.get_by_label("New note").fill("Rappelée 📞, disponible en mars")
         with no_script.expect_navigation():
@@ -202,8 +196,39 @@ def test_a_note_is_added_without_script(
         # Redirected back to the panel's page (303), the note in it.
         expect(no_script).to_have_url(re.compile(r"/panels/notes$"))
         expect(no_script.get_by_test_id("notes")).to_contain_text("Rappelée 📞, disponible en mars")
-    finally:
-        plain.close()
+        # A button that asks first with script asks with a page of its own without.
+        segment = api_call(
+            gateway,
+            "POST",
+            "/segments",
+            {
+                "name": unique("Développeurs à Zürich"),
+                "rule": {"all": [{"field": "tags", "op": "equals", "value": "zürich"}]},
+            },
+        )
+        no_script.goto(f"{gateway}/console/segments/{segment['id']}")
+        with no_script.expect_navigation():
+            no_script.get_by_role("button", name="Delete segment").click()
+        expect(no_script.get_by_test_id("confirm-question")).to_contain_text(
+            "Développeurs à Zürich"
+        )
+        with no_script.expect_navigation():
+            no_script.get_by_role("button", name="Delete segment").click()
+        expect(no_script).to_have_url(f"{gateway}/console/segments")
+        gone = httpx.get(
+            f"{gateway}/api/v1/segments/{segment['id']}",
+            headers=dev_headers("acme", "admin"),
+            timeout=30,
+        )
+        assert gone.status_code == 404
+        # Signing out is a form too: through the identity provider to the signed-out page,
+        # whose "Sign in again" returns to the page left.
+        with no_script.expect_navigation():
+            no_script.get_by_role("button", name="Sign out").click()
+        no_script.wait_for_url(
+            re.compile(r".*/console/sign-in\?reason=signed_out&return_to=%2Fconsole%2Fsegments&"),
+            timeout=30_000,
+        )
 
 
 def test_a_pool_sequence_and_a_pool_broadcast_are_built_without_script(
@@ -220,13 +245,7 @@ def test_a_pool_sequence_and_a_pool_broadcast_are_built_without_script(
         gateway, "POST", "/pools", {"name": unique("Ingénieurs"), "stages": ["Nouveau", "Contacté"]}
     )
     sign_in(page, gateway, "mark.marketer")
-    plain = browser.new_context(
-        viewport=DESKTOP,  # type: ignore[arg-type]
-        java_script_enabled=False,
-        storage_state=page.context.storage_state(),
-    )
-    try:
-        no_script = plain.new_page()
+    with without_script(browser, page, DESKTOP) as no_script:  # type: ignore[arg-type]
         no_script.goto(f"{gateway}/console/sequences/new")
         # On a phone the builder fits the screen (a fieldset's default minimum width made it
         # 556 px wide at 390 until 2026-12-07), every other trigger's fields shown included.
@@ -284,8 +303,6 @@ def test_a_pool_sequence_and_a_pool_broadcast_are_built_without_script(
             pool["id"],
             "Nouveau",
         ), audience
-    finally:
-        plain.close()
 
 
 def test_a_viewer_is_kept_from_the_composer_and_signs_out_to_the_console(

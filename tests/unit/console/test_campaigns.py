@@ -1729,7 +1729,7 @@ async def test_an_enrolment_action_puts_the_answered_row_and_the_counts_in_place
     assert 'hx-post="/console/sequences/s1/enrolments/c1/resume"' in done.text
     assert '<a href="/console/candidates/c1">Ada Lovelace</a>' in done.text
     assert "<td>end</td>" in done.text
-    assert '"steps": 2' in done.text  # the row's buttons send it on
+    assert '<input type="hidden" name="steps" value="2">' in done.text  # the row sends it on
     assert '<span class="count" id="count-paused" hx-swap-oob="true">2</span>' in done.text
     assert '<span class="count" id="count-waiting" hx-swap-oob="true">0</span>' in done.text
     assert "HX-Trigger-After-Settle" not in done.headers

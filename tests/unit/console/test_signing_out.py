@@ -5,13 +5,14 @@ outside the console."""
 from __future__ import annotations
 
 import html
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from crm_console.domain.signing_out import after_sign_out, page_left, signed_out_page
-from unit.console.test_pages import Api, console, htmx_headers
+from unit.console.test_pages import Api, console, gateway_headers, htmx_headers
 
 pytestmark = pytest.mark.unit
 
@@ -104,6 +105,33 @@ async def test_a_sign_out_whose_session_had_ended_still_lands_on_the_signed_out_
         "/console/sign-out", headers={**htmx_headers(), "referer": "http://crm/console/imports"}
     )
     assert answer.headers["hx-redirect"] == signed_out_page("/console/imports", "acme")
+
+
+async def test_without_script_sign_out_moves_on_to_the_provider_by_a_page(
+    console: Console,
+) -> None:
+    """A form post may not be redirected to another origin (`form-action 'self'`): without
+    script the console answers a page that moves on to the provider by itself."""
+    client, api = console
+    logout = "https://idp.example/logout?post_logout_redirect_uri=https%3A%2F%2Fcrm.example%2F"
+    api.answer("POST", "/auth/logout", body={"end_session_url": logout})
+    answer = await client.post(
+        "/console/sign-out",
+        headers={**gateway_headers(), "referer": "https://crm.example/console/segments/s1"},
+    )
+    assert answer.status_code == 200
+    [refresh] = re.findall(r'<meta http-equiv="refresh" content="0; url=([^"]+)">', answer.text)
+    [back] = parse_qs(urlsplit(html.unescape(refresh)).query)["post_logout_redirect_uri"]
+    assert back.endswith(
+        "/console/sign-in?reason=signed_out&return_to=%2Fconsole%2Fsegments%2Fs1&tenant=acme"
+    )
+    assert "Continue to sign out at your identity provider" in answer.text
+
+    # Without a provider's end of session the signed-out page is on the console's origin.
+    api.answer("POST", "/auth/logout", body={})
+    plain = await client.post("/console/sign-out", headers=gateway_headers())
+    assert plain.status_code == 303
+    assert plain.headers["location"].startswith("/console/sign-in?reason=signed_out")
 
 
 @pytest.mark.parametrize("evil", EVIL)

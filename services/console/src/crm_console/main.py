@@ -32,9 +32,14 @@ from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
 from crm_console.container import ConsoleContainer
 from crm_console.domain.events import in_zone, status_question
+from crm_console.domain.merging import UNDO_MERGE
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.pools import target_value
 from crm_console.domain.problems import CHECK_THE_FIELDS, field_label
+from crm_console.domain.segments import delete_question as segment_delete_question
+from crm_console.domain.sequences import REMOVE_QUESTION
+from crm_console.domain.settings import settings_question
+from crm_console.domain.templates import ARCHIVE_QUESTION, DELETE_BLOCK_QUESTION
 from crm_shared import build_platform, create_service_app
 
 PACKAGE = Path(__file__).resolve().parent
@@ -65,6 +70,13 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     templates.env.globals["target_value"] = target_value
     # What an event's status buttons ask first, with script and without.
     templates.env.globals["event_question"] = status_question
+    templates.env.globals["delete_segment"] = segment_delete_question
+    templates.env.globals["archive_template"] = ARCHIVE_QUESTION
+    templates.env.globals["delete_block"] = DELETE_BLOCK_QUESTION
+    templates.env.globals["undo_merge"] = UNDO_MERGE
+    templates.env.globals["remove_from_sequence"] = REMOVE_QUESTION
+    # What the settings pages' buttons ask first, with script and without.
+    templates.env.globals["settings_question"] = settings_question
     container = ConsoleContainer(settings=settings, gateway=GatewayApi(client), templates=templates)
 
     async def close_client() -> AsyncIterator[None]:

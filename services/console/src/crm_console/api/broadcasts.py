@@ -17,13 +17,14 @@ from crm_console.api.deps import (
     PagePeople,
     Viewer,
     asked_first,
+    done,
     form_of,
     fragment_or_page,
     is_htmx,
     render,
     require,
 )
-from crm_console.api.forms import form_values, go_to
+from crm_console.api.forms import form_values
 from crm_console.api.message_reports import csv_answer, report_panel
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
 from crm_console.domain import broadcast_people as who
@@ -159,7 +160,7 @@ async def create_broadcast(request: Request, viewer: CurrentViewer, state: Conta
     except ApiProblem as refused:
         values = {name: (vals[0] if vals else "") for name, vals in form.items()}
         return await _composer(request, viewer, state, values, refused.problem, fragment=True)
-    return go_to(request, f"{HERE}/{created['id']}")
+    return done(request, f"{HERE}/{created['id']}")
 
 
 @router.get("/{broadcast_id}")
@@ -349,7 +350,7 @@ async def delete_draft(
     if asked := asked_first(request, state.templates, viewer, form, DELETE, back=back):
         return asked
     await BroadcastDesk(state.gateway).delete(viewer.caller, broadcast_id)
-    return go_to(request, HERE)
+    return done(request, HERE)
 
 
 @router.post("/{broadcast_id}/{action}")
@@ -383,7 +384,7 @@ async def control(
         broadcast = await desk.broadcast(viewer.caller, broadcast_id)
     page = f"{HERE}/{quote(broadcast_id, safe='')}"
     if problem is None and (action == "send" or not is_htmx(request)):
-        return go_to(request, page)
+        return done(request, page)
     if not is_htmx(request):
         # Refused, without script: the progress panel with why, as a page linking back.
         return fragment_or_page(

@@ -16,6 +16,9 @@ from crm_console.api.deps import (
     CurrentViewer,
     PagePeople,
     Viewer,
+    asked_first,
+    done,
+    form_of,
     is_htmx,
     render,
     require,
@@ -52,7 +55,7 @@ from crm_console.domain.candidates import (
     skills_cell,
 )
 from crm_console.domain.forms import FormValues, first
-from crm_console.domain.merging import merge_choices
+from crm_console.domain.merging import UNDO_MERGE, merge_choices
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.pools import BulkRequest
 from crm_console.domain.problems import Problem
@@ -257,9 +260,16 @@ async def merge_page(
 @router.post("/merges/{merge_id}/undo")
 async def undo_merge(
     merge_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
-) -> HTMLResponse:
-    """Undoes a merge; the page's merge panel is replaced by its new state."""
+) -> Response:
+    """Undoes a merge; the page's merge panel is replaced by its new state (without script,
+    the merge's page again, once asked)."""
+    page = f"{CONSOLE_PREFIX}/candidates/merges/{merge_id}"
+    form = await form_of(request)
+    if asked := asked_first(request, state.templates, viewer, form, UNDO_MERGE, back=page):
+        return asked
     merge = await CandidateDirectory(state.gateway).undo_merge(viewer.caller, merge_id)
+    if not is_htmx(request):
+        return done(request, page)
     return render(
         request,
         state.templates,
@@ -650,6 +660,17 @@ async def act_on_enrolment(
     happened, or the API's refusal (a 409 for an enrolment that ended meanwhile, a 403)."""
     if action not in sequence_rules.ENROLMENT_ACTIONS:
         return HTMLResponse(status_code=404)
+    if action == "remove" and (
+        asked := asked_first(
+            request,
+            state.templates,
+            viewer,
+            await form_of(request),
+            sequence_rules.REMOVE_QUESTION,
+            back=_panel_path(candidate_id, "sequences"),
+        )
+    ):
+        return asked
     said = None
     problem = None
     try:

@@ -3,6 +3,7 @@ session it forwarded), the gateway API client, and the template renderer."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -206,6 +207,28 @@ def fragment_or_page(
     )
 
 
+def refused(
+    request: Request,
+    templates: Jinja2Templates,
+    viewer: Viewer,
+    problem: Problem,
+    *,
+    back: str,
+) -> HTMLResponse:
+    """The API's refusal of a button's post: the problem fragment htmx shows in place, or for
+    a form posted without script, a page of its own linking back to `back`."""
+    return fragment_or_page(
+        request,
+        templates,
+        "fragments/problem.html",
+        {"problem": problem},
+        title="Not done",
+        back=back,
+        viewer=viewer,
+        status_code=problem.status,
+    )
+
+
 def asked_first(
     request: Request,
     templates: Jinja2Templates,
@@ -235,6 +258,27 @@ def asked_first(
         },
         viewer=viewer,
     )
+
+
+async def asked_first_about(
+    request: Request,
+    templates: Jinja2Templates,
+    viewer: Viewer,
+    form: dict[str, str],
+    question: Callable[[], Awaitable[Question | None]],
+    *,
+    back: str,
+) -> HTMLResponse | None:
+    """`asked_first` for a question that names what the button acts on: that is read from the
+    API (a posted name could say anything), and only when the question is asked, so an htmx
+    post (asked in the browser) or a confirmed one costs no read. `question` may find that
+    nothing needs asking (None)."""
+    if is_htmx(request) or form.get("confirmed"):
+        return None
+    asked = await question()
+    if asked is None:
+        return None
+    return asked_first(request, templates, viewer, form, asked, back=back)
 
 
 async def form_of(request: Request) -> dict[str, str]:

@@ -19,12 +19,12 @@ from crm_console.api.deps import (
     Container,
     CurrentViewer,
     Viewer,
-    asked_first,
+    asked_first_about,
     done,
     embed_policy,
     form_of,
-    fragment_or_page,
     is_htmx,
+    refused,
     render,
     require,
 )
@@ -98,21 +98,12 @@ def _refusal(
     request: Request,
     state: ConsoleContainer,
     viewer: Viewer,
-    refused: ApiProblem,
+    refused_by_api: ApiProblem,
     event_id: str,
 ) -> HTMLResponse:
-    """The API's refusal, as a fragment for htmx (or the page's script) to show in place; for
-    a form posted without script, in a page of its own linking back to the event."""
-    return fragment_or_page(
-        request,
-        state.templates,
-        "fragments/problem.html",
-        {"problem": refused.problem},
-        title="Not done",
-        back=f"{EVENTS}/{event_id}",
-        viewer=viewer,
-        status_code=refused.problem.status,
-    )
+    """The API's refusal, in place (htmx, or the page's script) or as a page of its own."""
+    problem = refused_by_api.problem
+    return refused(request, state.templates, viewer, problem, back=f"{EVENTS}/{event_id}")
 
 
 @router.get("")
@@ -349,14 +340,13 @@ async def _status_asked_first(
 ) -> HTMLResponse | None:
     """What a status button asks first (`status_question`), as a page for a form posted
     without script; None when nothing needs asking."""
-    if is_htmx(request) or form.get("confirmed"):
-        return None
-    event = await EventDesk(state.gateway).event(viewer.caller, event_id)
-    question = status_question(action, event, has_started(event, datetime.now(UTC)))
-    if question is None:
-        return None
+
+    async def question() -> Question | None:
+        event = await EventDesk(state.gateway).event(viewer.caller, event_id)
+        return status_question(action, event, has_started(event, datetime.now(UTC)))
+
     back = f"{EVENTS}/{event_id}"
-    return asked_first(request, state.templates, viewer, form, question, back=back)
+    return await asked_first_about(request, state.templates, viewer, form, question, back=back)
 
 
 async def _status_change(
@@ -440,17 +430,18 @@ async def _asked_first(
 ) -> HTMLResponse | None:
     """On another day than the event's the door asks before a check-in (see `asked_first`);
     None when nothing needs asking."""
-    if is_htmx(request) or form.get("confirmed"):
-        return None
-    _, off_day = await EventDesk(state.gateway).door_clock(viewer.caller, event_id)
-    if off_day is None:
-        return None
-    who = f"{form.get('first_name', '')} {form.get('last_name', '')}".strip() or "them"
-    question = Question(off_day.check_in_question, f"Check {who} in all the same", "primary big")
+
+    async def question() -> Question | None:
+        _, off_day = await EventDesk(state.gateway).door_clock(viewer.caller, event_id)
+        if off_day is None:
+            return None
+        who = f"{form.get('first_name', '')} {form.get('last_name', '')}".strip() or "them"
+        return Question(off_day.check_in_question, f"Check {who} in all the same", "primary big")
+
     back = f"{EVENTS}/{event_id}/check-in"
     if form.get("q"):
         back += "?" + urlencode({"q": form["q"]})
-    return asked_first(request, state.templates, viewer, form, question, back=back)
+    return await asked_first_about(request, state.templates, viewer, form, question, back=back)
 
 
 async def _door_refusal(

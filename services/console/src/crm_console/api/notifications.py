@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
-from crm_console.api.deps import Container, CurrentViewer, render
+from crm_console.api.deps import Container, CurrentViewer, done, is_htmx, render
 from crm_console.application.notifications import Inbox
 from crm_console.domain.navigation import CONSOLE_PREFIX
 
-router = APIRouter(prefix=f"{CONSOLE_PREFIX}/notifications", include_in_schema=False)
+HERE = f"{CONSOLE_PREFIX}/notifications"
+router = APIRouter(prefix=HERE, include_in_schema=False)
 
 
 @router.get("")
@@ -36,9 +37,12 @@ async def notification_list(
 @router.post("/{notification_id}/read")
 async def mark_read(
     notification_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
-    """Marks one notification read; its row is shown again, read."""
+) -> Response:
+    """Marks one notification read; its row is shown again, read (without script, the
+    notifications page again)."""
     notification = await Inbox(state.gateway).mark_read(viewer.caller, notification_id)
+    if not is_htmx(request):
+        return done(request, HERE)
     return render(
         request,
         state.templates,

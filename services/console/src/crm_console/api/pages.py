@@ -47,7 +47,7 @@ async def sign_in_page(
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, viewer: CurrentViewer, api: Api) -> Response:
+async def sign_out(request: Request, viewer: CurrentViewer, api: Api, state: Container) -> Response:
     """Ends the session at the gateway, then at the identity provider when it offers that; the
     browser lands on the signed-out page, whose "Sign in again" returns to the page left."""
     # htmx names the page the button was on; a plain form post has its `Referer`.
@@ -63,7 +63,9 @@ async def sign_out(request: Request, viewer: CurrentViewer, api: Api) -> Respons
         target = after_sign_out(None, left, tenant)
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})
-    return Response(status_code=303, headers={"Location": target})
+    if target.startswith("/"):
+        return Response(status_code=303, headers={"Location": target})
+    return render(request, state.templates, "signing_out.html", {"target": target})
 
 
 @router.get("/")

@@ -16,10 +16,12 @@ from crm_console.api.deps import (
     Container,
     CurrentViewer,
     Viewer,
+    asked_first_about,
     done,
     form_lists,
     form_of,
     is_htmx,
+    refused,
     render,
 )
 from crm_console.application.profile_settings import CustomFields, ProfileShape
@@ -40,7 +42,8 @@ from crm_console.domain.profile_settings import (
     vocabulary_rows,
     with_refusals,
 )
-from crm_console.domain.settings import SETTINGS
+from crm_console.domain.questions import Question
+from crm_console.domain.settings import SETTINGS, settings_question
 
 router = APIRouter(prefix=SETTINGS, include_in_schema=False)
 
@@ -205,6 +208,11 @@ def _wants_deleted(request: Request) -> bool:
     return request.query_params.get("deleted") == "1"
 
 
+def _fields_page(request: Request) -> str:
+    """The custom fields' page a field's button was on (deleted ones shown, or not)."""
+    return f"{SETTINGS}/custom-fields" + ("?deleted=1" if _wants_deleted(request) else "")
+
+
 async def _fields_panel(
     request: Request,
     viewer: Viewer,
@@ -351,14 +359,36 @@ async def edit_custom_field(
 @router.post("/custom-fields/{key}/delete")
 async def delete_custom_field(
     key: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
-    """Deletes a field (values held stay); a segment using it is shown in the field's row."""
+) -> Response:
+    """Deletes a field (values held stay); a segment using it is shown in the field's row.
+    Without script it asks first (naming the field as the API has it), then goes back to the
+    list, or to a page saying why not."""
+    fields = CustomFields(state.gateway)
+    back = _fields_page(request)
+    form = await form_of(request)
+
+    async def question() -> Question:
+        return settings_question("delete_custom_field", await fields.one(viewer.caller, key))
+
+    if asked := await asked_first_about(
+        request, state.templates, viewer, form, question, back=back
+    ):
+        return asked
     try:
-        await CustomFields(state.gateway).delete(viewer.caller, key)
-    except ApiProblem as refused:
+        await fields.delete(viewer.caller, key)
+    except ApiProblem as refused_by_api:
+        if not is_htmx(request):
+            return refused(request, state.templates, viewer, refused_by_api.problem, back=back)
         return await _fields_panel(
-            request, viewer, state, full_page=False, problem=refused.problem, problem_key=key
+            request,
+            viewer,
+            state,
+            full_page=False,
+            problem=refused_by_api.problem,
+            problem_key=key,
         )
+    if not is_htmx(request):
+        return done(request, back)
     return await _fields_panel(
         request,
         viewer,
@@ -372,14 +402,25 @@ async def delete_custom_field(
 @router.post("/custom-fields/{key}/restore")
 async def restore_custom_field(
     key: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
-    """Brings a deleted field back with the values candidates still hold."""
+) -> Response:
+    """Brings a deleted field back with the values candidates still hold. Without script:
+    back to the list, or a page saying why not."""
+    back = _fields_page(request)
     try:
         await CustomFields(state.gateway).restore(viewer.caller, key)
-    except ApiProblem as refused:
+    except ApiProblem as refused_by_api:
+        if not is_htmx(request):
+            return refused(request, state.templates, viewer, refused_by_api.problem, back=back)
         return await _fields_panel(
-            request, viewer, state, full_page=False, problem=refused.problem, problem_key=key
+            request,
+            viewer,
+            state,
+            full_page=False,
+            problem=refused_by_api.problem,
+            problem_key=key,
         )
+    if not is_htmx(request):
+        return done(request, back)
     return await _fields_panel(
         request, viewer, state, full_page=False, notice=f"Custom field {key} restored."
     )

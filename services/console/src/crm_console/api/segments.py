@@ -9,10 +9,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, Caller, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, is_htmx, render, require
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    asked_first_about,
+    done,
+    form_of,
+    is_htmx,
+    refused,
+    render,
+    require,
+)
 from crm_console.application.segments import BuilderChoices, Preview, SegmentDesk
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
+from crm_console.domain.questions import Question
 from crm_console.domain.segments import (
     GROUP_KINDS,
     MAX_DEPTH,
@@ -21,6 +32,7 @@ from crm_console.domain.segments import (
     Condition,
     Group,
     apply_action,
+    delete_question,
     draft_from_form,
     draft_from_rule,
     errors_by_node,
@@ -278,20 +290,21 @@ async def delete_segment(
     segment_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
     """Deletes a segment nothing uses; one in use stays, with the reason next to the button."""
+    desk = SegmentDesk(state.gateway)
+    form = await form_of(request)
+    back = f"{CONSOLE_PREFIX}/segments/{segment_id}"
+
+    async def question() -> Question:
+        return delete_question(await desk.segment(viewer.caller, segment_id))
+
+    if asked := await asked_first_about(
+        request, state.templates, viewer, form, question, back=back
+    ):
+        return asked
     try:
-        await SegmentDesk(state.gateway).delete(viewer.caller, segment_id)
+        await desk.delete(viewer.caller, segment_id)
     except SignedOut:
         raise
-    except ApiProblem as refused:
-        return render(
-            request,
-            state.templates,
-            "fragments/problem.html",
-            {"problem": refused.problem},
-            viewer=viewer,
-            status_code=refused.problem.status,
-        )
-    target = f"{CONSOLE_PREFIX}/segments"
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return Response(status_code=303, headers={"Location": target})
+    except ApiProblem as refused_by_api:
+        return refused(request, state.templates, viewer, refused_by_api.problem, back=back)
+    return done(request, f"{CONSOLE_PREFIX}/segments")

@@ -15,12 +15,15 @@ from crm_console.api.deps import (
     CurrentViewer,
     PagePeople,
     Viewer,
+    asked_first,
+    done,
+    form_of,
     fragment_or_page,
     is_htmx,
     render,
     require,
 )
-from crm_console.api.forms import form_values, go_to
+from crm_console.api.forms import form_values
 from crm_console.api.message_reports import csv_answer, day_chart, report_panel
 from crm_console.application.enrolment_reports import EnrolmentReports
 from crm_console.application.message_reports import MessageReports
@@ -188,7 +191,7 @@ async def _save(
                 saved = await desk.edit(
                     viewer.caller, sequence_id, definition, first(form, "version")
                 )
-            return go_to(request, f"{HERE}/{saved['id']}")
+            return done(request, f"{HERE}/{saved['id']}")
         except SignedOut:
             raise
         except ApiProblem as refused:
@@ -342,7 +345,7 @@ async def pause_sequence(
 ) -> Response:
     """Pauses the sequence (the API says 409 when it is not active)."""
     await SequenceDesk(state.gateway).change_status(viewer.caller, sequence_id, "pause")
-    return go_to(request, f"{HERE}/{sequence_id}")
+    return done(request, f"{HERE}/{sequence_id}")
 
 
 @router.post("/{sequence_id}/resume")
@@ -351,7 +354,7 @@ async def resume_sequence(
 ) -> Response:
     """Resumes the sequence (the API says 409 when it is not paused)."""
     await SequenceDesk(state.gateway).change_status(viewer.caller, sequence_id, "resume")
-    return go_to(request, f"{HERE}/{sequence_id}")
+    return done(request, f"{HERE}/{sequence_id}")
 
 
 @router.get("/{sequence_id}/candidates")
@@ -459,8 +462,22 @@ async def enrolment_action(
     refusal is shown above the table)."""
     if action not in rules.ENROLMENT_ACTIONS:
         return Response(status_code=404)
+    page = f"{HERE}/{sequence_id}"
+    if action == "remove" and (
+        asked := asked_first(
+            request,
+            state.templates,
+            viewer,
+            await form_of(request),
+            rules.REMOVE_QUESTION,
+            back=page,
+        )
+    ):
+        return asked
     desk = SequenceDesk(state.gateway)
     answer = await desk.act_on_enrolment(viewer.caller, sequence_id, candidate_id, action)
+    if not is_htmx(request):
+        return done(request, page)
     counts = await desk.state_counts(viewer.caller, sequence_id)
     # The API's answer carries no name: the row's button sent the one it showed.
     form = await form_values(request)

@@ -5,6 +5,7 @@ suppression list and the ATS connections."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -17,12 +18,15 @@ from crm_console.api.deps import (
     CurrentViewer,
     PagePeople,
     Viewer,
+    asked_first,
+    asked_first_about,
     done,
     form_lists,
     form_of,
     fragment_or_page,
     is_htmx,
     page_people,
+    refused,
     render,
 )
 from crm_console.application.settings import (
@@ -54,6 +58,7 @@ from crm_console.domain.policies import (
     retention_values,
 )
 from crm_console.domain.problems import Problem
+from crm_console.domain.questions import Question
 from crm_console.domain.settings import (
     API_KEY_DAYS,
     ATS_APPLICATION_STATUSES,
@@ -74,6 +79,7 @@ from crm_console.domain.settings import (
     SUPPRESSION_REASONS,
     AdmissionForm,
     ApiKeyForm,
+    AskingButton,
     AuditFilters,
     SuppressionFilters,
     admission_form,
@@ -85,11 +91,35 @@ from crm_console.domain.settings import (
     chosen_roles,
     scope_rows,
     settings_pages,
+    settings_question,
     suppression_source,
 )
 from crm_shared.permissions import ROLES
 
 router = APIRouter(prefix=SETTINGS, include_in_schema=False)
+
+USERS = f"{SETTINGS}/users"
+API_KEYS = f"{SETTINGS}/api-keys"
+ATS = f"{SETTINGS}/ats"
+SUPPRESSIONS = f"{SETTINGS}/suppressions"
+
+
+async def _asked_first_about(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    form: dict[str, str],
+    button: AskingButton,
+    subject: Callable[[], Awaitable[Mapping[str, Any]]],
+    *,
+    back: str,
+) -> HTMLResponse | None:
+    """`asked_first_about` for a settings button, naming what `subject` reads."""
+
+    async def question() -> Question:
+        return settings_question(button, await subject())
+
+    return await asked_first_about(request, state.templates, viewer, form, question, back=back)
 
 
 @router.get("")
@@ -199,29 +229,39 @@ async def _member_row(
 @router.post("/users/{user_id}/roles")
 async def change_roles(
     user_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
-    """New roles for a member; the last-admin refusal (409) shows in the member's row."""
+) -> Response:
+    """New roles for a member; the last-admin refusal (409) shows in the member's row.
+    Without script: back to the members, or a page saying why not."""
     roles = chosen_roles(await form_lists(request, "roles"))
     admin = TenantAdministration(state.gateway)
     try:
         member = await admin.change_roles(viewer.caller, user_id, roles)
-    except ApiProblem as refused:
+    except ApiProblem as refused_by_api:
+        if not is_htmx(request):
+            return refused(request, state.templates, viewer, refused_by_api.problem, back=USERS)
         unchanged = await admin.member(viewer.caller, user_id)
-        return await _member_row(request, viewer, state, unchanged, problem=refused.problem)
+        return await _member_row(request, viewer, state, unchanged, problem=refused_by_api.problem)
+    if not is_htmx(request):
+        return done(request, USERS)
     return await _member_row(request, viewer, state, member, saved="Roles saved.")
 
 
 @router.post("/users/{user_id}/invitation")
 async def resend_invitation(
     user_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
-    """Mails a pending invitation again; the row says so, or why not (signed in meanwhile)."""
+) -> Response:
+    """Mails a pending invitation again; the row says so, or why not (signed in meanwhile).
+    Without script: back to the members, or a page saying why not."""
     admin = TenantAdministration(state.gateway)
     try:
         await admin.resend_invitation(viewer.caller, user_id)
-    except ApiProblem as refused:
+    except ApiProblem as refused_by_api:
+        if not is_htmx(request):
+            return refused(request, state.templates, viewer, refused_by_api.problem, back=USERS)
         member = await admin.member(viewer.caller, user_id)
-        return await _member_row(request, viewer, state, member, problem=refused.problem)
+        return await _member_row(request, viewer, state, member, problem=refused_by_api.problem)
+    if not is_htmx(request):
+        return done(request, USERS)
     member = await admin.member(viewer.caller, user_id)
     return await _member_row(
         request, viewer, state, member, saved="Invitation mailed again: it arrives in a minute."
@@ -232,16 +272,30 @@ async def resend_invitation(
 async def remove_user(
     user_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
-    """Removes a member; the row goes, or shows why it cannot (the last admin)."""
+    """Removes a member; the row goes, or shows why it cannot (the last admin). Without
+    script it asks first, then goes back to the members, or to a page saying why not."""
     admin = TenantAdministration(state.gateway)
+    form = await form_of(request)
+    if asked := await _asked_first_about(
+        request,
+        viewer,
+        state,
+        form,
+        "remove_member",
+        lambda: admin.member(viewer.caller, user_id),
+        back=USERS,
+    ):
+        return asked
     try:
         await admin.remove(viewer.caller, user_id)
-    except ApiProblem as refused:
+    except ApiProblem as refused_by_api:
+        if not is_htmx(request):
+            return refused(request, state.templates, viewer, refused_by_api.problem, back=USERS)
         member = await admin.member(viewer.caller, user_id)
-        return await _member_row(request, viewer, state, member, problem=refused.problem)
+        return await _member_row(request, viewer, state, member, problem=refused_by_api.problem)
     if is_htmx(request):
         return HTMLResponse("")
-    return done(request, f"{SETTINGS}/users")
+    return done(request, USERS)
 
 
 # API keys
@@ -310,13 +364,33 @@ async def create_api_key(request: Request, viewer: CurrentViewer, state: Contain
     return answer
 
 
+async def _api_key(admin: TenantAdministration, viewer: Viewer, key_id: str) -> dict[str, Any]:
+    """The key `key_id` as the tenant's list holds it (none found: the question names no key,
+    and the API answers the revoke)."""
+    keys = await admin.api_keys(viewer.caller)
+    return next((key for key in keys if key.get("key_id") == key_id), {})
+
+
 @router.post("/api-keys/{key_id}/revoke")
 async def revoke_api_key(
     key_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
-    """Revokes a key; the list shows when."""
+    """Revokes a key; the list shows when (without script, after asking first, on the keys'
+    page)."""
+    admin = TenantAdministration(state.gateway)
+    form = await form_of(request)
+    if asked := await _asked_first_about(
+        request,
+        viewer,
+        state,
+        form,
+        "revoke_api_key",
+        lambda: _api_key(admin, viewer, key_id),
+        back=API_KEYS,
+    ):
+        return asked
     try:
-        await TenantAdministration(state.gateway).revoke_api_key(viewer.caller, key_id)
+        await admin.revoke_api_key(viewer.caller, key_id)
     except ApiProblem as refused:
         return await _keys_panel(request, viewer, state, problem=refused.problem)
     return await _keys_panel(request, viewer, state)
@@ -649,9 +723,22 @@ async def connect_ats(request: Request, viewer: CurrentViewer, state: Container)
 async def rotate_ats_secret(
     connection_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
-    """A new webhook secret, shown this once (the old one works for another day)."""
+    """A new webhook secret, shown this once (the old one works for another day); without
+    script, after asking first, on the connections' page."""
+    connections = AtsConnections(state.gateway)
+    form = await form_of(request)
+    if asked := await _asked_first_about(
+        request,
+        viewer,
+        state,
+        form,
+        "new_ats_secret",
+        lambda: connections.connection(viewer.caller, connection_id),
+        back=ATS,
+    ):
+        return asked
     try:
-        rotated = await AtsConnections(state.gateway).rotate_secret(viewer.caller, connection_id)
+        rotated = await connections.rotate_secret(viewer.caller, connection_id)
     except ApiProblem as refused:
         return await _ats_panel(request, viewer, state, problem=refused.problem)
     return await _ats_panel(request, viewer, state, shown=rotated)
@@ -661,9 +748,22 @@ async def rotate_ats_secret(
 async def disconnect_ats(
     connection_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
-    """Deletes the connection: its webhooks are refused from now on."""
+    """Deletes the connection: its webhooks are refused from now on. Without script it asks
+    first, then answers with the connections' page."""
+    connections = AtsConnections(state.gateway)
+    form = await form_of(request)
+    if asked := await _asked_first_about(
+        request,
+        viewer,
+        state,
+        form,
+        "disconnect_ats",
+        lambda: connections.connection(viewer.caller, connection_id),
+        back=ATS,
+    ):
+        return asked
     try:
-        await AtsConnections(state.gateway).disconnect(viewer.caller, connection_id)
+        await connections.disconnect(viewer.caller, connection_id)
     except ApiProblem as refused:
         return await _ats_panel(request, viewer, state, problem=refused.problem)
     return await _ats_panel(request, viewer, state)
@@ -708,14 +808,18 @@ async def ats_sync(
 
 async def _start_sync(
     request: Request, viewer: Viewer, state: ConsoleContainer, connection_id: str, kind: str
-) -> HTMLResponse:
+) -> Response:
     """Starts a run and shows the runs; a refusal (one runs already, no API key) is shown
-    above them."""
+    above them. Without script: back to the connections, or a page saying why not."""
     refusal: Problem | None = None
     try:
         await AtsConnections(state.gateway).start_sync(viewer.caller, connection_id, kind)
-    except ApiProblem as refused:
-        refusal = refused.problem
+    except ApiProblem as refused_by_api:
+        refusal = refused_by_api.problem
+    if not is_htmx(request):
+        if refusal is not None:
+            return refused(request, state.templates, viewer, refusal, back=ATS)
+        return done(request, ATS)
     return await _ats_fragment(
         request, viewer, state, "settings/ats_sync.html", connection_id, {"refusal": refusal}
     )
@@ -724,7 +828,7 @@ async def _start_sync(
 @router.post("/ats/{connection_id}/backfill")
 async def start_ats_backfill(
     connection_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
+) -> Response:
     """Starts importing the ATS's whole history (or resumes a failed backfill)."""
     return await _start_sync(request, viewer, state, connection_id, "backfill")
 
@@ -732,7 +836,7 @@ async def start_ats_backfill(
 @router.post("/ats/{connection_id}/reconcile")
 async def start_ats_reconcile(
     connection_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
+) -> Response:
     """Starts reading what the ATS changed since the last good run."""
     return await _start_sync(request, viewer, state, connection_id, "reconcile")
 
@@ -740,24 +844,29 @@ async def start_ats_reconcile(
 @router.post("/ats/{connection_id}/api-key")
 async def replace_ats_api_key(
     connection_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
-    """Sets the connection's API key and address; the key is never shown again."""
+) -> Response:
+    """Sets the connection's API key and address; the key is never shown again. Without
+    script: back to the connections, or a page saying why not."""
     fields = await form_of(request)
     api_base_url = fields.get("api_base_url", "").strip()
     try:
         await AtsConnections(state.gateway).replace_api_key(
             viewer.caller, connection_id, fields.get("api_key", "").strip(), api_base_url
         )
-    except ApiProblem as refused:
+    except ApiProblem as refused_by_api:
+        if not is_htmx(request):
+            return refused(request, state.templates, viewer, refused_by_api.problem, back=ATS)
         return await _ats_fragment(
             request,
             viewer,
             state,
             "settings/ats_connection.html",
             connection_id,
-            {"key_problem": refused.problem, "key_base_url": api_base_url},
-            status_code=refused.problem.status,
+            {"key_problem": refused_by_api.problem, "key_base_url": api_base_url},
+            status_code=refused_by_api.problem.status,
         )
+    if not is_htmx(request):
+        return done(request, ATS)
     return await _ats_fragment(
         request, viewer, state, "settings/ats_connection.html", connection_id, {"key_saved": True}
     )
@@ -819,18 +928,39 @@ async def ats_applications(
 @router.post("/ats/{connection_id}/webhook-secrets")
 async def set_ats_issued_secrets(
     connection_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
+) -> Response:
     """Sets the signature tokens Lever issued for the connection's webhooks (one per line), or
-    clears them (`clear`); never shown again."""
+    clears them (`clear`, asked first without script); never shown again. Without script:
+    back to the connections, or a page saying why not."""
+    connections = AtsConnections(state.gateway)
     fields = await form_of(request)
+    # The question's page posts the form again: not the tokens typed (a clear ignores them,
+    # and a token is never shown again).
+    clearing = {name: value for name, value in fields.items() if name != "secrets"}
+    if fields.get("clear") and (
+        asked := await _asked_first_about(
+            request,
+            viewer,
+            state,
+            clearing,
+            "remove_ats_tokens",
+            lambda: connections.connection(viewer.caller, connection_id),
+            back=ATS,
+        )
+    ):
+        return asked
     issued = ats_issued_secrets_from_form(fields)
     if issued.problem is None:
         try:
-            await AtsConnections(state.gateway).set_ats_issued_secrets(
+            await connections.set_ats_issued_secrets(
                 viewer.caller, connection_id, list(issued.secrets), issued.grace_hours
             )
-        except ApiProblem as refused:
-            issued = issued.refused(refused.problem)
+        except ApiProblem as refused_by_api:
+            issued = issued.refused(refused_by_api.problem)
+    if not is_htmx(request):
+        if issued.problem is not None:
+            return refused(request, state.templates, viewer, issued.problem, back=ATS)
+        return done(request, ATS)
     if issued.problem is not None:
         return await _ats_fragment(
             request,
@@ -916,7 +1046,7 @@ async def add_suppression(request: Request, viewer: CurrentViewer, state: Contai
     try:
         await suppressions.add(viewer.caller, values["email"], values["reason"], values["note"])
     except ApiProblem as refused:
-        return render(
+        return fragment_or_page(
             request,
             state.templates,
             "settings/suppress_form.html",
@@ -927,32 +1057,32 @@ async def add_suppression(request: Request, viewer: CurrentViewer, state: Contai
                 "reasons": SUPPRESSION_REASONS,
                 "manual_reasons": MANUAL_REASONS,
             },
+            title="Suppress an address",
+            back=SUPPRESSIONS,
             viewer=viewer,
             status_code=refused.problem.status,
         )
     query = urlencode({"email": values["email"], "added": "1"})
-    return done(request, f"{SETTINGS}/suppressions?{query}")
+    return done(request, f"{SUPPRESSIONS}?{query}")
 
 
 @router.post("/suppressions/{suppression_id}/lift")
 async def lift_suppression(
     suppression_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
-    """Lifts a suppression: the address may be mailed again under the rules."""
+    """Lifts a suppression: the address may be mailed again under the rules. Without script
+    it asks first, then goes back to the list, or to a page saying why not."""
+    question = settings_question("lift_suppression")
+    form = await form_of(request)
+    if asked := asked_first(request, state.templates, viewer, form, question, back=SUPPRESSIONS):
+        return asked
     try:
         await SuppressionList(state.gateway).lift(viewer.caller, suppression_id)
-    except ApiProblem as refused:
-        return render(
-            request,
-            state.templates,
-            "fragments/problem.html",
-            {"problem": refused.problem},
-            viewer=viewer,
-            status_code=refused.problem.status,
-        )
+    except ApiProblem as refused_by_api:
+        return refused(request, state.templates, viewer, refused_by_api.problem, back=SUPPRESSIONS)
     if is_htmx(request):
         return HTMLResponse("")
-    return done(request, f"{SETTINGS}/suppressions")
+    return done(request, SUPPRESSIONS)
 
 
 # Sign-in

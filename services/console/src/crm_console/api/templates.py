@@ -10,15 +10,30 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, fragment_or_page, render, require
-from crm_console.api.forms import form_values, go_to
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    asked_first,
+    done,
+    form_of,
+    fragment_or_page,
+    render,
+    require,
+)
+from crm_console.api.forms import form_values
 from crm_console.api.message_reports import csv_answer, report_panel
 from crm_console.application.message_reports import MessageReports
 from crm_console.application.templates import TemplateStudio
 from crm_console.domain.csv_files import csv_params
 from crm_console.domain.forms import first
 from crm_console.domain.navigation import CONSOLE_PREFIX
-from crm_console.domain.templates import PART_LABELS, TemplateDraft, part_problems
+from crm_console.domain.templates import (
+    ARCHIVE_QUESTION,
+    DELETE_BLOCK_QUESTION,
+    PART_LABELS,
+    TemplateDraft,
+    part_problems,
+)
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/templates", include_in_schema=False)
 HERE = f"{CONSOLE_PREFIX}/templates"
@@ -140,7 +155,7 @@ async def _save_block(
             viewer=viewer,
             status_code=refused.problem.status,
         )
-    return go_to(request, f"{HERE}?saved=block")
+    return done(request, f"{HERE}?saved=block")
 
 
 @router.post("/blocks")
@@ -160,8 +175,14 @@ async def delete_block(
     key: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
     """Deletes a block; the API refuses (409) while a template includes it."""
+    form = await form_of(request)
+    back = f"{HERE}/blocks/{key}"
+    if asked := asked_first(
+        request, state.templates, viewer, form, DELETE_BLOCK_QUESTION, back=back
+    ):
+        return asked
     await TemplateStudio(state.gateway).delete_block(viewer.caller, key)
-    return go_to(request, HERE)
+    return done(request, HERE)
 
 
 @router.get("/{template_id}")
@@ -242,7 +263,7 @@ async def _save(
             viewer=viewer,
             status_code=refused.problem.status,
         )
-    return go_to(request, f"{HERE}/{saved['id']}?saved=1")
+    return done(request, f"{HERE}/{saved['id']}?saved=1")
 
 
 @router.post("")
@@ -262,5 +283,9 @@ async def archive_template(
     template_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
     """Archives a template; the API refuses (409) while a sequence or broadcast uses it."""
+    form = await form_of(request)
+    back = f"{HERE}/{template_id}"
+    if asked := asked_first(request, state.templates, viewer, form, ARCHIVE_QUESTION, back=back):
+        return asked
     await TemplateStudio(state.gateway).archive(viewer.caller, template_id)
-    return go_to(request, HERE)
+    return done(request, HERE)

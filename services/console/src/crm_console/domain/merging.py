@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_console.domain.profile import NOTHING, display_value, labelled_custom_fields
+from crm_console.domain.questions import Question
 from crm_shared.text import better_written
 
 # The fields a person compares, in the profile's order. List and dictionary fields can also be
@@ -132,3 +133,11 @@ def merge_choices(form: Mapping[str, str]) -> dict[str, str]:
         if value in CHOICES and (value != "union" or field in UNITABLE):
             chosen[field] = value
     return chosen
+
+
+# What the merge page's undo asks first.
+UNDO_MERGE = Question(
+    "Undo this merge? Both records go back to how they were at the merge, and changes made "
+    "to the kept record since are lost.",
+    "Undo this merge",
+)

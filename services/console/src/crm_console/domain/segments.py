@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_console.domain.questions import Question
+
 MAX_DEPTH = 5
 ROOT = "r"
 GROUP_KINDS = {"all": "All of these", "any": "Any of these", "none": "None of these"}
@@ -508,3 +510,8 @@ def path_label(path: str) -> str:
     """A node path as people count (`r.0.2` -> `1.3`; the root is the whole rule)."""
     parts = [str(int(part) + 1) for part in path.split(".")[1:]]
     return ".".join(parts) or "rule"
+
+
+def delete_question(segment: Mapping[str, Any]) -> Question:
+    """What the segment's delete button asks first."""
+    return Question(f"Delete the segment “{segment.get('name') or ''}”?", "Delete segment")

@@ -10,6 +10,7 @@ from typing import Any
 
 from crm_console.domain.forms import FormValues, first, whole_number, words
 from crm_console.domain.problems import VALIDATION_ERROR, LocatedError, Problem
+from crm_console.domain.questions import Question
 
 STEP_KINDS: dict[str, str] = {
     "send": "Send a mail",
@@ -481,6 +482,9 @@ def answered_row(enrolment: Mapping[str, Any] | None, name: str) -> dict[str, An
 
 # What a person may do with one enrolment, by its state, and the buttons' words.
 ENROLMENT_ACTIONS = {"pause": "Pause", "resume": "Resume", "retry": "Retry", "remove": "Remove"}
+
+# What an enrolment's remove asks first, on the sequence's page and on the profile.
+REMOVE_QUESTION = Question("Remove this person from the sequence?", "Remove from the sequence")
 
 
 def enrolment_actions(enrolment: Mapping[str, Any]) -> list[str]:

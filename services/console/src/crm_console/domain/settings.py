@@ -1,16 +1,17 @@
 """Settings and administration as the console's pages handle them: which settings pages a
-person sees, the roles and API-key scopes offered, and the audit log's filters as the page's
-query string holds them and as the API takes them."""
+person sees, the roles and API-key scopes offered, the audit log's filters as the page's
+query string holds them and as the API takes them, and what the pages' buttons ask first."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
+from crm_console.domain.questions import Question
 from crm_shared.permissions import FAMILIES, GRANTING_NOTHING, PERMISSIONS, ROLES
 
 SETTINGS = f"{CONSOLE_PREFIX}/settings"
@@ -526,3 +527,62 @@ def ats_sync_running(status: Mapping[str, Any] | None) -> bool:
     if not status:
         return False
     return any((status.get(kind) or {}).get("state") == "running" for kind in ATS_SYNC_KINDS)
+
+
+# The settings buttons that ask first: what they do cannot be taken back (or lets mail go out).
+AskingButton = Literal[
+    "remove_member",
+    "revoke_api_key",
+    "new_ats_secret",
+    "disconnect_ats",
+    "remove_ats_tokens",
+    "lift_suppression",
+    "delete_custom_field",
+]
+
+
+def settings_question(button: AskingButton, subject: Mapping[str, Any] | None = None) -> Question:
+    """What a settings button asks first: in the browser with script (its `hx-confirm`) and
+    as a page of its own without (`asked_first`), from this one text so the two cannot say
+    different things. `subject` is what the button acts on as the API has it (the member, the
+    key, the connection, the field): the route reads it rather than trusting a posted name."""
+    about = subject or {}
+    connection = about.get("name") or "this connection"
+    match button:
+        case "remove_member":
+            email = about.get("email") or "this member"
+            return Question(f"Remove {email} from the organisation?", "Remove member")
+        case "revoke_api_key":
+            key = about.get("name") or "this key"
+            return Question(
+                f"Revoke {key}? Systems using it are refused from now on.", "Revoke key"
+            )
+        case "new_ats_secret":
+            return Question(
+                f"Issue a new secret for {connection}? The current one keeps working for a day.",
+                "Issue a new secret",
+                "primary",
+            )
+        case "disconnect_ats":
+            return Question(
+                f"Disconnect {connection}? Its webhooks are refused from now on and its jobs "
+                "are closed; applications it reported stay.",
+                "Disconnect",
+            )
+        case "remove_ats_tokens":
+            # The typographic apostrophe of the card's own text around the button.
+            return Question(
+                f"Remove Lever’s tokens from {connection}? Deliveries will be checked "  # noqa: RUF001
+                "against the connection’s own secret, which Lever does not sign with.",  # noqa: RUF001
+                "Remove tokens",
+            )
+        case "lift_suppression":
+            return Question(
+                "Lift this suppression? The address may be mailed again.", "Lift suppression"
+            )
+        case "delete_custom_field":
+            return Question(
+                f"Delete the custom field {about.get('label') or about.get('key') or ''}? It "
+                "takes no new values; the values candidates hold stay, and it can be restored.",
+                "Delete field",
+            )

@@ -8,6 +8,7 @@ from typing import Any
 
 from crm_console.domain.forms import FormValues, first
 from crm_console.domain.problems import LocatedError, Problem
+from crm_console.domain.questions import Question
 
 PARTS = ("subject", "html", "text")
 PART_LABELS = {"subject": "Subject", "html": "HTML body", "text": "Plain-text body"}
@@ -160,3 +161,10 @@ def previewable_html(html: str) -> str:
 def _image_text(image: re.Match[str]) -> str:
     alt = _ALT.search(image.group(0))
     return f"[image: {alt.group(1)[1:-1]}]" if alt and alt.group(1)[1:-1] else "[image]"
+
+
+# What the template's archive and the block's delete buttons ask first.
+ARCHIVE_QUESTION = Question(
+    "Archive this template? Nothing new may use it.", "Archive template", "secondary"
+)
+DELETE_BLOCK_QUESTION = Question("Delete this block?", "Delete block")
