@@ -129,7 +129,7 @@ def test_a_recruiter_creates_edits_and_records_consent_for_a_candidate(
     expect(page.get_by_test_id("consent-not-recorded")).to_be_focused()
     page.get_by_label("Expires (a grant; optional)").fill("")
     page.get_by_role("button", name="Record consent").click()
-    expect(page.get_by_test_id("consent-current")).to_contain_text("talent community")
+    expect(page.get_by_test_id("consent-current")).to_contain_text("Talent community")
     expect(page.get_by_test_id("consent-said")).to_be_focused()
     page.wait_for_load_state("load")
     panels_loaded(page)

@@ -227,6 +227,7 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert ">gone</a> · New" in text
     assert ">Berlin Pythonistas</a>" in text
     assert 'data-testid="consent-ledger"' in text
+    assert "<td>Marketing</td><td>Granted</td>" in text  # words, not the API's values
     assert "Ledger (1 entry)" in text
     assert "preference centre" in text
     assert "Staff Engineer" in text
@@ -236,6 +237,7 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert '/console/candidates/c1/merge/c2">Compare and merge<span' in text
     # A readable line per timeline entry, not the topic.
     assert "Moved from New to Screen in Backend engineers" in text
+    assert "(candidates)" not in text  # the record's own entry names no service
     assert 'data-testid="engagement-score">3.25<' in text
     # The person's replies to our mail, with what they wrote (escaped: it is their text).
     assert "Re: Data roles in Berlin" in text
@@ -519,6 +521,15 @@ async def test_duplicates_are_listed_best_first_with_a_link_to_compare(console: 
     assert page.text.index("91%") < page.text.index("72%")
     assert "same name, same company" in page.text
     assert "/console/candidates/c1/merge/c3" in page.text
+
+    # Who may not merge sees the suggestions without the way to a merge it would be refused.
+    vic = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
+    viewed = await client.get("/console/candidates/c1/duplicates", headers=gateway_headers(vic))
+    assert "same name, same company" in viewed.text
+    assert "/merge/" not in viewed.text
+    assert "to merge it into this record" not in viewed.text
+    refused = await client.get("/console/candidates/c1/merge/c3", headers=gateway_headers(vic))
+    assert refused.status_code == 403
 
 
 async def test_the_merge_sends_the_chosen_fields_and_opens_the_merge_with_its_undo(

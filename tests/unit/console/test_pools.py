@@ -298,7 +298,7 @@ async def test_a_refused_move_is_shown_at_the_card(console: Console) -> None:
             "/api/v1/candidates/tags",
             {"candidate_ids": ["c1", "c2"], "tags": ["shortlist", "q1"]},
             "2 candidates tagged shortlist, q1",
-            "All 2 selected candidates tagged",
+            "Both selected candidates tagged",
         ),
         (
             {"action": "enrol", "sequence_id": "s1"},

@@ -168,6 +168,10 @@ async def test_users_are_listed_with_their_roles_and_invited(console: Console) -
         "email": "new@acme.example",
         "roles": ["marketer", "viewer"],
     }
+    said = await client.get(invited.headers["hx-redirect"], headers=gateway_headers(ALICE))
+    # In the form htmx swaps: the answer to the next invitation replaces it.
+    form = said.text.split('<form id="invite-form"', 1)[1].split("</form>", 1)[0]
+    assert "Invited new@acme.example: they join" in form
     # A refusal without script is a page with the form, not the bare form.
     api.answer(
         "POST",

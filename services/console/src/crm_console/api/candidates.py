@@ -957,7 +957,8 @@ async def merge_form(
     people: PagePeople,
 ) -> HTMLResponse:
     """Both records side by side, one choice per field; the record in the URL's first place
-    stays and the other is folded into it."""
+    stays and the other is folded into it. Only for who may merge (a 403 page otherwise)."""
+    require(viewer, "candidates:write")
     comparison = await CandidateDirectory(state.gateway).comparison(
         viewer.caller, candidate_id, other_id, people.name
     )

@@ -232,11 +232,12 @@ def bulk_headline(action: str, outcome: Mapping[str, Any], selected: int) -> str
     key, verb = BULK_DONE.get(action, BULK_DONE["enrol"])
     done = len(outcome.get(key, []))
     chosen = f"selected candidate{'s' if selected != 1 else ''}"
-    counted = (
-        f"All {selected} {chosen}"
-        if done == selected and selected > 1
-        else f"{done} of {selected} {chosen}"
-    )
+    if done == selected == 2:
+        counted = "Both selected candidates"
+    elif done == selected and selected > 2:
+        counted = f"All {selected} {chosen}"
+    else:
+        counted = f"{done} of {selected} {chosen}"
     return f"{counted} {verb}; the selection is cleared."
 
 
