@@ -141,3 +141,39 @@ async def test_an_invalid_rule_is_a_422_naming_the_bad_condition(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == bad_paths
+
+
+async def test_a_pool_or_stage_the_tenant_lacks_is_a_422_not_an_empty_segment(
+    stack: Stack,
+) -> None:
+    """A mistyped stage (or another tenant's pool) would match nobody, silently."""
+    auth = stack.as_(GLOBEX_TOKEN)
+    pool = await stack.gateway.post(
+        "/api/v1/pools",
+        json={"name": unique("Ingénieurs Øresund"), "stages": ["Nouveau", "Écran"]},
+        headers=auth,
+    )
+    assert pool.status_code == 201, pool.text
+    pool_id = pool.json()["id"]
+
+    def in_pool(value: dict[str, str]) -> dict[str, Any]:
+        return {"rule": {"all": [{"field": "pools", "op": "in_pool", "value": value}]}}
+
+    taken = await stack.gateway.post(
+        "/api/v1/segments/preview",
+        json=in_pool({"pool_id": pool_id, "stage": "écran"}),
+        headers=auth,
+    )
+    assert taken.status_code == 200, taken.text
+    for value, said in [
+        ({"pool_id": pool_id, "stage": "Ecran typo"}, "has no stage 'Ecran typo'"),
+        ({"pool_id": "6b162e527b17b9df9fb7fec1"}, "no talent pool 6b162e527b17b9df9fb7fec1"),
+    ]:
+        for path in ("/api/v1/segments/preview", "/api/v1/segments"):
+            refused = await stack.gateway.post(
+                path, json={"name": unique("typo"), **in_pool(value)}, headers=auth
+            )
+            assert refused.status_code == 422, refused.text
+            [error] = refused.json()["errors"]
+            assert error["field"] == "rule.all.0.value"
+            assert said in error["detail"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from crm_candidates.domain.pools import Pool
 from crm_candidates.domain.segments import (
     Group,
     ReferenceGraph,
@@ -24,6 +25,7 @@ from crm_candidates.domain.segments import (
     rule_matches,
     segment_matches,
     time_dependent_segments,
+    unknown_pool_stages,
 )
 
 pytestmark = pytest.mark.unit
@@ -373,3 +375,27 @@ def test_reference_problems_name_unknown_segments_then_cycles() -> None:
         ("rule.all.0.segment", "segment references form a cycle: a -> b -> a")
     ]
     assert reference_problems(raw, parse_rule(raw), "a", {"b": plain}) == []
+
+
+def test_a_pool_or_stage_the_tenant_lacks_is_named_rather_than_matching_nobody() -> None:
+    pool = Pool(
+        id="p1",
+        tenant_id="acme",
+        name="Øresund engineers",
+        stages=["Nouveau", "Écran"],
+        owner_ids=[],
+        created_by="alice",
+    )
+    raw = {
+        "all": [
+            {"field": "pools", "op": "in_pool", "value": {"pool_id": "p1", "stage": "écran"}},
+            {"any": [{"field": "pools", "op": "in_pool", "value": {"pool_id": "p1"}}]},
+            {"field": "pools", "op": "in_pool", "value": {"pool_id": "p1", "stage": "Nope"}},
+            {"none": [{"field": "pools", "op": "in_pool", "value": {"pool_id": "gone"}}]},
+            {"field": "tags", "op": "equals", "value": "p1"},
+        ]
+    }
+    assert unknown_pool_stages(raw, {"p1": pool}) == [
+        ("rule.all.2.value", "Øresund engineers has no stage 'Nope' (its stages: Nouveau, Écran)"),
+        ("rule.all.3.none.0.value", "no talent pool gone in this tenant"),
+    ]

@@ -141,8 +141,19 @@ def test_values_that_are_no_number_are_caught_before_the_api_is_asked() -> None:
         ]
     )
     rule, errors = rule_of(draft, CATALOGUE)
-    assert errors == {"r.0": "“lots” is not a number", "r.1.0": "“x” is not a whole number of d"}
+    assert errors == {
+        "r.0": "“lots” is not a number",
+        "r.1.0": "Enter how many days as a whole number from 0 to 99999 (not “x”); choose ago or "
+        "from now under Direction",
+    }
     assert rule["all"][2]["value"] == {"gte": 1.5}
+    # A sign typed into the amount is no amount: the direction is chosen beside it.
+    signed = Group(members=[Condition(field="created_at", op="after", amount="-5", unit="w")])
+    _, errors = rule_of(signed, CATALOGUE)
+    assert errors == {
+        "r.0": "Enter how many weeks as a whole number from 0 to 99999 (not “-5”); choose ago or "
+        "from now under Direction"
+    }
 
 
 def test_api_error_paths_land_on_the_node_they_name() -> None:

@@ -25,6 +25,7 @@ from crm_candidates.domain.segments import (
     referenced_segments,
     rule_with_skills_respelled,
     unknown_custom_fields,
+    unknown_pool_stages,
 )
 from crm_candidates.publishers import to_segment_exited
 from crm_candidates.repositories.candidates import (
@@ -32,6 +33,7 @@ from crm_candidates.repositories.candidates import (
     candidates_due_for_recheck,
     recheck_is_due,
 )
+from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository, segments_awaiting_evaluation
 from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
@@ -281,14 +283,17 @@ class SegmentDefinitions:
     sequence_references: SequenceReferenceRepository
     jobs: SegmentJobs
     profile_rules: ProfileRulesRepository
+    pools: PoolRepository
 
     async def valid_rule(self, raw: dict[str, Any], segment_id: str) -> Group:
-        """The rule for the segment `segment_id`: valid, on custom fields the tenant has,
-        referring only to existing segments of the tenant, and never (through others) to
-        itself; else `RuleError`. Skill values come back in the vocabulary's spelling."""
+        """The rule for the segment `segment_id`: valid, on custom fields the tenant has and
+        stages of its pools, referring only to existing segments of the tenant, and never
+        (through others) to itself; else `RuleError`. Skill values come back in the
+        vocabulary's spelling."""
         parse_rule(raw)
         rules = await self.profile_rules.rules()
         problems = custom_field_problems(raw, rules.custom_fields)
+        problems += unknown_pool_stages(raw, {pool.id: pool for pool in await self.pools.all()})
         if problems:
             raise RuleError(problems)
         # The spelling candidates' skills are stored in, so `skills equals JS` finds the

@@ -111,6 +111,7 @@ class TenantUseCases:
             SequenceReferenceRepository(self.container.database, self.tenant_id),
             self.container.segment_jobs,
             self._profile_rules,
+            self._pools,
         )
 
     def segment_queries(self) -> SegmentQueries:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from crm_candidates.domain.pools import Pool
 from crm_shared import validation_detail
 
 FACETS = "facets"
@@ -635,6 +636,32 @@ def unknown_custom_fields(
     for kind in ("all", "any", "none"):
         for index, member in enumerate(raw.get(kind) or []):
             yield from unknown_custom_fields(member, known, f"{path}.{kind}.{index}")
+
+
+def unknown_pool_stages(
+    raw: Any, pools: Mapping[str, Pool], path: str = "rule"
+) -> list[tuple[str, str]]:
+    """(path of the value, message) of each `in_pool` condition of a raw (valid) rule on a
+    pool the tenant does not have, or on a stage its pool lacks (a stage is named as the pool
+    names it, in any case): a mistyped one would match nobody, silently."""
+    if not isinstance(raw, dict):
+        return []
+    if raw.get("op") == Operator.IN_POOL.value and isinstance(raw.get("value"), dict):
+        pool_id = str(raw["value"].get("pool_id"))
+        stage = raw["value"].get("stage")
+        pool = pools.get(pool_id)
+        if pool is None:
+            return [(f"{path}.value", f"no talent pool {pool_id} in this tenant")]
+        if stage is not None and str(stage).casefold() not in {s.casefold() for s in pool.stages}:
+            stages = ", ".join(pool.stages)
+            return [(f"{path}.value", f"{pool.name} has no stage {stage!r} (its stages: {stages})")]
+        return []
+    return [
+        problem
+        for kind in ("all", "any", "none")
+        for index, member in enumerate(raw.get(kind) or [])
+        for problem in unknown_pool_stages(member, pools, f"{path}.{kind}.{index}")
+    ]
 
 
 def referenced_fields(rule: Group) -> set[str]:

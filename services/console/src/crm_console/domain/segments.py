@@ -350,10 +350,14 @@ def _condition_rule(condition: Condition, catalogue: FieldCatalogue) -> dict[str
         if condition.when == "date":
             rule["value"] = condition.value.strip()
         else:
-            if not condition.amount.strip().isdigit():
-                raise ValueError(f"“{condition.amount}” is not a whole number of {condition.unit}")
-            direction = "+" if condition.direction == "+" else "-"
             unit = condition.unit if condition.unit in RELATIVE_UNITS else "d"
+            if not _RELATIVE.match(f"+{condition.amount.strip()}{unit}"):
+                # A sign typed into the amount: the direction has its own choice beside it.
+                raise ValueError(
+                    f"Enter how many {RELATIVE_UNITS[unit]} as a whole number from 0 to 99999 "
+                    f"(not “{condition.amount}”); choose ago or from now under Direction"
+                )
+            direction = "+" if condition.direction == "+" else "-"
             rule["relative"] = f"{direction}{int(condition.amount)}{unit}"
     elif op == "range":
         bound_type = "number" if value_type == "number" else "text"
