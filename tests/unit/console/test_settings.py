@@ -516,6 +516,30 @@ async def test_the_audit_log_filters_pages_and_exports(console: Console) -> None
     assert api.calls[-1].url.params["format"] == "csv"
 
 
+async def test_the_audit_log_filters_by_a_name_as_the_page_shows_who(console: Console) -> None:
+    """The page names people; the API filters by id: a name typed is read as its person."""
+    client, api = console
+    team = [{"user_id": "u-zoe", "name": "Zoë Núñez"}, {"user_id": "u-rita", "name": "Rita"}]
+    api.answer("GET", "/api/v1/team", body={"items": team})
+    entry = {"id": "a1", "at": "2026-12-03T09:00:00Z", "actor_kind": "user", "actor_id": "u-zoe"}
+    entry |= {"action": "POST /users", "resource": {}, "status": 201, "outcome": "succeeded"}
+    api.answer("GET", "/api/v1/audit", body={"items": [entry], "next_cursor": None})
+    page = await client.get(
+        "/console/settings/audit", params={"actor": "zoe nunez"}, headers=gateway_headers(ALICE)
+    )
+    assert page.status_code == 200
+    [call] = [call for call in api.calls if call.url.path == "/api/v1/audit"]
+    assert call.url.params["actor"] == "u-zoe"
+    assert 'value="zoe nunez"' in page.text  # the filter shows what was typed
+    # Who is a link to their entries.
+    assert 'href="/console/settings/audit?actor=u-zoe">' in page.text
+    # An id, or a name nobody has, goes to the API as typed.
+    await client.get(
+        "/console/settings/audit", params={"actor": "key_123"}, headers=gateway_headers(ALICE)
+    )
+    assert api.calls[-1].url.params["actor"] == "key_123"
+
+
 def test_the_contact_policy_form_is_the_apis_policy() -> None:
     values = policy_values(
         {

@@ -403,13 +403,10 @@ async def revoke_api_key(
 async def audit_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The audit log, newest first, filtered; htmx asks for the results alone."""
     filters = AuditFilters.from_query(request.query_params)
-    page: dict[str, Any]
-    if filters.range_problem:
-        page, people = {"items": [], "next_cursor": None}, await page_people(viewer, state)
-    else:
-        page, people = await asyncio.gather(
-            AuditTrail(state.gateway).search(viewer.caller, filters), page_people(viewer, state)
-        )
+    people = await page_people(viewer, state)
+    page: dict[str, Any] = {"items": [], "next_cursor": None}
+    if not filters.range_problem:
+        page = await AuditTrail(state.gateway).search(viewer.caller, filters.naming(people))
     template = "settings/audit_results.html" if is_htmx(request) else "settings/audit.html"
     return render(
         request,
@@ -429,7 +426,7 @@ async def audit_page(request: Request, viewer: CurrentViewer, state: Container) 
 @router.get("/audit/export")
 async def audit_export(request: Request, viewer: CurrentViewer, state: Container) -> Response:
     """The filtered audit log as a CSV file (the API's own export, itself audited)."""
-    filters = AuditFilters.from_query(request.query_params)
+    filters = AuditFilters.from_query(request.query_params).naming(await page_people(viewer, state))
     download = await AuditTrail(state.gateway).export(viewer.caller, filters)
     return Response(
         download.content,

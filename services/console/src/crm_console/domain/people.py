@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_shared.text import fold
+
 
 @dataclass(frozen=True)
 class People:
@@ -22,6 +24,12 @@ class People:
 
     def knows(self, user_id: str | None) -> bool:
         return bool(user_id) and user_id in self.names
+
+    def ids_named(self, name: str) -> list[str]:
+        """The ids of the people called `name` (case and accents aside: "alice admin" finds
+        Alice Admin), for a filter the API takes as an id."""
+        wanted = fold(name)
+        return sorted(user_id for user_id, shown in self.names.items() if fold(shown) == wanted)
 
 
 NOBODY = People()

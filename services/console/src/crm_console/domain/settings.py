@@ -5,11 +5,12 @@ query string holds them and as the API takes them, and what the pages' buttons a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Literal
 
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.people import People
 from crm_console.domain.problems import Problem
 from crm_console.domain.questions import Question
 from crm_shared.permissions import FAMILIES, GRANTING_NOTHING, PERMISSIONS, ROLES
@@ -404,6 +405,12 @@ class AuditFilters:
             outcome=outcome if outcome in OUTCOMES else "",
             cursor=query.get("cursor", ""),
         )
+
+    def naming(self, people: People) -> AuditFilters:
+        """The filters with a person's name typed as the actor read as their id, which the
+        API filters by (the page shows names); an id, or a name two people share, as typed."""
+        named = people.ids_named(self.actor) if self.actor else []
+        return replace(self, actor=named[0]) if len(named) == 1 else self
 
     @property
     def range_problem(self) -> str | None:
