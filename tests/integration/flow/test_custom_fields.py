@@ -217,10 +217,11 @@ async def test_a_custom_field_is_edited_and_deleted_keeping_the_values_held(
     )
     assert error_fields(shrunk) == ["allowed_values"]
 
+    long_notice = unique("Long notice")
     segment = await stack.gateway.post(
         "/api/v1/segments",
         json={
-            "name": "Long notice",
+            "name": long_notice,
             "rule": {"all": [{"field": f"custom_fields.{notice}", "op": "equals", "value": "x"}]},
         },
         headers=globex,
@@ -228,7 +229,7 @@ async def test_a_custom_field_is_edited_and_deleted_keeping_the_values_held(
     assert segment.status_code == 201, segment.text
     in_use = await stack.gateway.delete(f"/api/v1/custom-fields/{notice}", headers=globex)
     assert in_use.status_code == 409, in_use.text
-    assert "Long notice" in in_use.json()["detail"]
+    assert long_notice in in_use.json()["detail"]
     gone = await stack.gateway.delete(f"/api/v1/segments/{segment.json()['id']}", headers=globex)
     assert gone.status_code == 204, gone.text
     deleted = await stack.gateway.delete(f"/api/v1/custom-fields/{notice}", headers=globex)

@@ -43,7 +43,7 @@ async def test_activities_are_scored_explained_published_and_segmented(
     segment = await stack.gateway.post(
         "/api/v1/segments",
         json={
-            "name": "Engaged",
+            "name": unique("Engaged"),
             "rule": {
                 "all": [
                     {"field": "tags", "op": "equals", "value": tag},

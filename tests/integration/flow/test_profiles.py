@@ -835,10 +835,11 @@ async def test_a_pool_stage_is_deleted_with_its_members_moved(stack: Stack) -> N
     nowhere = await stack.gateway.delete(stage_url, headers=auth)
     assert nowhere.status_code == 409, nowhere.text
     assert "2 candidates are at 'Contacted'" in nowhere.json()["detail"]
+    contacted = unique("Contacted in the pool")
     segment = await stack.gateway.post(
         "/api/v1/segments",
         json={
-            "name": "Contacted in the pool",
+            "name": contacted,
             "rule": {
                 "all": [
                     {
@@ -854,7 +855,7 @@ async def test_a_pool_stage_is_deleted_with_its_members_moved(stack: Stack) -> N
     assert segment.status_code == 201, segment.text
     in_use = await stack.gateway.delete(f"{stage_url}?move_to=Interviewing", headers=auth)
     assert in_use.status_code == 409, in_use.text
-    assert "Contacted in the pool" in in_use.json()["detail"]
+    assert contacted in in_use.json()["detail"]
     removed = await stack.gateway.delete(f"/api/v1/segments/{segment.json()['id']}", headers=auth)
     assert removed.status_code == 204, removed.text
 

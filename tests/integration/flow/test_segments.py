@@ -177,3 +177,37 @@ async def test_a_pool_or_stage_the_tenant_lacks_is_a_422_not_an_empty_segment(
             [error] = refused.json()["errors"]
             assert error["field"] == "rule.all.0.value"
             assert said in error["detail"]
+
+
+async def test_a_name_another_segment_has_is_a_409_at_the_name(stack: Stack) -> None:
+    """Pickers list segments by name: two alike could not be told apart."""
+    auth = stack.as_(GLOBEX_TOKEN)
+    name = unique("Python à Berlin")
+    rule = {"all": [{"field": "tags", "op": "equals", "value": "berlin"}]}
+    first = await stack.gateway.post(
+        "/api/v1/segments", json={"name": name, "rule": rule}, headers=auth
+    )
+    assert first.status_code == 201, first.text
+    again = await stack.gateway.post(
+        "/api/v1/segments", json={"name": f" {name.upper()} ", "rule": rule}, headers=auth
+    )
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"] == "application/problem+json"
+    [error] = again.json()["errors"]
+    assert error["field"] == "name"
+    assert "exists" in error["detail"]
+
+    other = await stack.gateway.post(
+        "/api/v1/segments", json={"name": unique("Lyon"), "rule": rule}, headers=auth
+    )
+    renamed = await stack.gateway.patch(
+        f"/api/v1/segments/{other.json()['id']}", json={"name": name}, headers=auth
+    )
+    assert renamed.status_code == 409, renamed.text
+    # Deleted, the first frees its name.
+    gone = await stack.gateway.delete(f"/api/v1/segments/{first.json()['id']}", headers=auth)
+    assert gone.status_code == 204, gone.text
+    taken = await stack.gateway.patch(
+        f"/api/v1/segments/{other.json()['id']}", json={"name": name}, headers=auth
+    )
+    assert taken.status_code == 200, taken.text

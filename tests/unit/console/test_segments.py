@@ -411,6 +411,27 @@ async def test_a_refused_save_shows_the_error_at_the_rule(console: Console) -> N
     )
     assert 'id="e-name">Give the segment a name</p>' in empty_name.text
 
+    # A name another segment has is said at the name.
+    taken = "a segment named 'Loop' exists; choose another name"
+    api.answer(
+        "POST",
+        "/api/v1/segments",
+        409,
+        {
+            "title": "Conflict",
+            "status": 409,
+            "detail": taken,
+            "errors": [{"field": "name", "detail": taken}],
+        },
+    )
+    named = await client.post(
+        "/console/segments", data={**form_of(draft), "name": "Loop"}, headers=htmx_headers()
+    )
+    assert named.status_code == 422  # the form, refused at a field
+    assert 'id="e-name">a segment named &#39;Loop&#39; exists; choose another name</p>' in (
+        named.text
+    )
+
 
 async def test_a_segment_in_use_is_not_deleted_and_says_why(console: Console) -> None:
     client, api = console

@@ -13,6 +13,7 @@ from crm_candidates.repositories.candidates import (
     refresh_search_fields,
 )
 from crm_candidates.repositories.collections import POOLS_COLLECTION
+from crm_candidates.repositories.segments import name_segments
 from crm_shared import Migration, MongoClient, Outbox, backfill_versions
 from crm_shared.mongo import Database
 
@@ -67,4 +68,7 @@ def migrations(mongo: MongoClient, outbox: Outbox) -> list[Migration]:
         # The location filter matches a place's words, accents and case ignored: `montreal`
         # finds Montréal, `berlin` Berlin, Germany (was the whole place as typed, December 2026).
         Migration(12, "candidates-location-words", refresh_search_fields),
+        # A segment's name is unique in its tenant (was not: two alike could not be told apart
+        # in pickers, December 2026). Segments already sharing one keep it until renamed.
+        Migration(13, "segments-unique-names", name_segments),
     ]

@@ -46,6 +46,7 @@ from crm_candidates.domain.models import (
     Candidate,
     CandidateSource,
     CandidateStatus,
+    DuplicateKeyInTenantError,
     ProfileError,
     Segment,
     unique_in_order,
@@ -529,6 +530,17 @@ def _refused_rule(invalid: RuleError) -> ProblemError:
     return _rule_problem(invalid.errors)
 
 
+def _name_taken(name: str) -> ProblemError:
+    """A 409 at the name: another segment has it (case and spacing aside)."""
+    detail = f"a segment named {name!r} exists; choose another name"
+    return ProblemError(
+        409,
+        detail,
+        problem_type="conflict",
+        extensions={"errors": [FieldError("name", detail).entry()]},
+    )
+
+
 async def _time_dependent(segments: SegmentQueries) -> set[str]:
     """The tenant's segments that change with time alone, references followed."""
     return time_dependent_segments(
@@ -571,6 +583,7 @@ async def preview_segment(
     dependencies=[require_permission("segments:write")],
     status_code=201,
     response_model=SegmentPublic,
+    responses=problem_responses(409),
 )
 async def create_segment(
     body: SegmentCreate,
@@ -580,7 +593,8 @@ async def create_segment(
     request: Request,
     response: Response,
 ) -> SegmentPublic:
-    """Creates a dynamic segment and starts its first full evaluation in the background."""
+    """Creates a dynamic segment and starts its first full evaluation in the background; a
+    name another segment of the tenant has (case and spacing aside) is a 409 at `name`."""
     try:
         segment = await definitions.create(
             tenant_id=principal.tenant_id,
@@ -590,6 +604,8 @@ async def create_segment(
         )
     except RuleError as invalid:
         raise _refused_rule(invalid) from None
+    except DuplicateKeyInTenantError:
+        raise _name_taken(body.name) from None
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{segment.id}"
     return await _segment_public(segment, segments)
 
@@ -598,6 +614,7 @@ async def create_segment(
     "/{segment_id}",
     dependencies=[require_permission("segments:write")],
     response_model=SegmentPublic,
+    responses=problem_responses(409),
 )
 async def update_segment(
     segment_id: str,
@@ -606,7 +623,8 @@ async def update_segment(
     definitions: SegmentDefinitionsDep,
 ) -> SegmentPublic:
     """Renames a segment or changes its rule; a new rule recomputes the membership in the
-    background, emitting `segment.entered` / `segment.exited` for each difference."""
+    background, emitting `segment.entered` / `segment.exited` for each difference. A name
+    another segment has is a 409 at `name`."""
     segment = await segments.get(segment_id)
     if segment is None:
         raise _not_found("segment", segment_id)
@@ -614,6 +632,8 @@ async def update_segment(
         changed = await definitions.redefine(segment, name=body.name, raw_rule=body.rule)
     except RuleError as invalid:
         raise _refused_rule(invalid) from None
+    except DuplicateKeyInTenantError:
+        raise _name_taken(body.name or segment.name) from None
     return await _segment_public(changed, segments)
 
 

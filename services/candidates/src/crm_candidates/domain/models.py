@@ -251,6 +251,17 @@ class Segment(BaseModel):
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime | None = None
 
+    @property
+    def name_key(self) -> str:
+        """What makes the name unique among the tenant's segments: two differing only in case
+        or spacing could not be told apart where pages and pickers list them."""
+        return segment_name_key(self.name)
+
+
+def segment_name_key(name: str) -> str:
+    """A segment's name as its uniqueness compares it: case and spacing aside."""
+    return " ".join(name.split()).casefold()
+
 
 class TimelineEntry(BaseModel):
     """One thing that happened to or with a candidate, from any service's event."""

@@ -21,6 +21,7 @@ from crm_candidates.repositories.collections import (
     SEQUENCE_REFERENCES_COLLECTION,
     TIMELINE_COLLECTION,
 )
+from crm_candidates.repositories.segments import NAME_KEY
 from crm_shared import Database
 
 # The unique email index of the first version: merged records keep their addresses, so
@@ -77,6 +78,14 @@ async def ensure_indexes(database: Database) -> None:
     )
     await candidates.create_index([("tenant_id", ASCENDING), (EVALUATED_AT, ASCENDING)])
     await database[SEGMENTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    # A segment's name is unique among the tenant's segments not deleted (`NAME_KEY`; a
+    # deleted one, or one stored before names were unique and sharing one, has none).
+    await database[SEGMENTS_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), (NAME_KEY, ASCENDING)],
+        unique=True,
+        partialFilterExpression={NAME_KEY: {"$type": "string"}},
+        name="tenant_segment_name_unique",
+    )
     await database[SEQUENCE_REFERENCES_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("segment_ids", ASCENDING)]
     )

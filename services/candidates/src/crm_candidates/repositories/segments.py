@@ -7,8 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
-from crm_candidates.domain.models import Segment, SegmentStatus
+from crm_candidates.domain.models import (
+    DuplicateKeyInTenantError,
+    Segment,
+    SegmentStatus,
+    segment_name_key,
+)
 from crm_candidates.domain.segments import SEGMENT_IDS
 from crm_candidates.repositories.collections import (
     CANDIDATES_COLLECTION,
@@ -19,6 +25,10 @@ from crm_shared import Database, Session, TenantScopedCollection, from_document,
 from crm_shared.windows import page_in_id_windows
 
 _NOT_DELETED: dict[str, Any] = {"status": {"$ne": SegmentStatus.DELETING.value}}
+# The name as its uniqueness compares it (`Segment.name_key`), on segments not deleted: a
+# unique index holds it under concurrent saves. Segments stored before it had one may share
+# a name (`name_segments`) until one of them is renamed.
+NAME_KEY = "name_key"
 CATCH_UP_DUE_AT = "catch_up_due_at"
 
 
@@ -36,10 +46,14 @@ class SegmentRepository:
         self._candidates = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
 
     async def add(self, segment: Segment) -> None:
-        """Stores a new segment."""
+        """Stores a new segment; `DuplicateKeyInTenantError` if another has its name."""
         document = segment.model_dump(exclude={"id"})
         document["_id"] = segment.id
-        await self._segments.insert_one(document)
+        document[NAME_KEY] = segment.name_key
+        try:
+            await self._segments.insert_one(document)
+        except DuplicateKeyError:
+            raise DuplicateKeyInTenantError(segment.name) from None
 
     async def get(self, segment_id: str) -> Segment | None:
         """The segment with this id, if the tenant has it (and did not delete it)."""
@@ -57,7 +71,11 @@ class SegmentRepository:
         """Takes a segment out of every list and evaluation; None if it was gone already."""
         marked = await self._segments.update_one(
             {"_id": segment_id} | _NOT_DELETED,
-            {"$set": {"status": SegmentStatus.DELETING.value, "updated_at": utc_now()}},
+            # A deleted segment frees its name for a new one.
+            {
+                "$set": {"status": SegmentStatus.DELETING.value, "updated_at": utc_now()},
+                "$unset": {NAME_KEY: ""},
+            },
         )
         if marked.modified_count != 1:
             return None
@@ -69,18 +87,23 @@ class SegmentRepository:
         await self._segments.delete_one({"_id": segment_id, "status": SegmentStatus.DELETING.value})
 
     async def redefine(self, segment: Segment) -> None:
-        """Stores a segment's new name and rule; its membership is recomputed afterwards."""
-        await self._segments.update_one(
-            {"_id": segment.id},
-            {
-                "$set": {
-                    "name": segment.name,
-                    "rule": segment.rule,
-                    "status": segment.status.value,
-                    "updated_at": segment.updated_at,
-                }
-            },
-        )
+        """Stores a segment's new name and rule (its membership is recomputed afterwards);
+        `DuplicateKeyInTenantError` if another segment has the name."""
+        try:
+            await self._segments.update_one(
+                {"_id": segment.id},
+                {
+                    "$set": {
+                        "name": segment.name,
+                        NAME_KEY: segment.name_key,
+                        "rule": segment.rule,
+                        "status": segment.status.value,
+                        "updated_at": segment.updated_at,
+                    }
+                },
+            )
+        except DuplicateKeyError:
+            raise DuplicateKeyInTenantError(segment.name) from None
 
     async def replace_rule(
         self, segment_id: str, rule: dict[str, Any], *, session: Session
@@ -282,3 +305,23 @@ async def segments_awaiting_evaluation(database: Database) -> list[Segment]:
         .to_list()
     )
     return [_segment_from_document(document) for document in documents]
+
+
+async def name_segments(database: Database) -> None:
+    """Gives every segment not deleted its `name_key`, the oldest of several sharing a name
+    first (the others keep none until renamed: they were made before names were unique, and
+    renaming them here would change what other systems were told they are called)."""
+    segments = database[SEGMENTS_COLLECTION]
+    taken: set[tuple[str, str]] = set()
+    documents = await segments.find(
+        _NOT_DELETED, {"tenant_id": 1, "name": 1}, sort=[("created_at", ASCENDING)]
+    ).to_list()
+    for document in documents:
+        key = (document["tenant_id"], segment_name_key(str(document.get("name") or "")))
+        if key in taken:
+            continue
+        taken.add(key)
+        await segments.update_one(
+            {"_id": document["_id"], "tenant_id": document["tenant_id"]},
+            {"$set": {NAME_KEY: key[1]}},
+        )
