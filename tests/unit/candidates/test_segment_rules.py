@@ -371,8 +371,11 @@ def test_reference_problems_name_unknown_segments_then_cycles() -> None:
     ]
     raw = {"all": [{"segment": "b"}]}
     existing = {"b": {"all": [{"segment": "a"}]}}
-    assert reference_problems(raw, parse_rule(raw), "a", existing) == [
-        ("rule.all.0.segment", "segment references form a cycle: a -> b -> a")
+    assert reference_problems(raw, parse_rule(raw), "a", existing, {"b": "Engagé"}) == [
+        (
+            "rule.all.0.segment",
+            "segment references form a cycle: this segment -> “Engagé” (b) -> this segment",
+        )
     ]
     assert reference_problems(raw, parse_rule(raw), "a", {"b": plain}) == []
 

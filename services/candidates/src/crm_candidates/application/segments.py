@@ -300,8 +300,10 @@ class SegmentDefinitions:
         # `javascript` people; stored (and shown) that way, and kept so by vocabulary changes.
         raw = rule_with_skills_respelled(raw, rules.vocabulary.spelling)
         rule = parse_rule(raw)
-        existing = {segment.id: segment.rule for segment in await self.segments.all()}
-        problems = reference_problems(raw, rule, segment_id, existing)
+        stored = await self.segments.all()
+        existing = {segment.id: segment.rule for segment in stored}
+        names = {segment.id: segment.name for segment in stored}
+        problems = reference_problems(raw, rule, segment_id, existing, names)
         if problems:
             raise RuleError(problems)
         return rule

@@ -868,11 +868,16 @@ class ReferenceGraph:
 
 
 def reference_problems(
-    raw: dict[str, Any], rule: Group, segment_id: str, existing: dict[str, dict[str, Any]]
+    raw: dict[str, Any],
+    rule: Group,
+    segment_id: str,
+    existing: dict[str, dict[str, Any]],
+    names: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """(path, message) of what is wrong with the segment references of `segment_id`'s rule,
     given the tenant's `existing` segment rules by id: references to segments the tenant does
-    not have, else a chain of references leading (through others) back to the segment."""
+    not have, else a chain of references leading (through others) back to the segment, each
+    named as people know it (`names`, by id) with its id."""
     references = list(reference_paths(raw))
     unknown = [
         (f"{path}.segment", f"no segment {referenced} in this tenant")
@@ -888,7 +893,14 @@ def reference_problems(
     cycle = graph.cycle_through(segment_id)
     if cycle is None:
         return []
-    chain = " -> ".join(cycle)
+    named = names or {}
+
+    def shown(link: str) -> str:
+        if link == segment_id:
+            return "this segment"
+        return f"“{named[link]}” ({link})" if link in named else link
+
+    chain = " -> ".join(shown(link) for link in cycle)
     return [
         (f"{path}.segment", f"segment references form a cycle: {chain}")
         for path, referenced in references
