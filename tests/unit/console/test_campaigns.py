@@ -751,6 +751,11 @@ async def test_without_script_every_kinds_fields_are_in_the_form(site: Console) 
     assert body["audience"] == {"type": "pool", "pool_id": "p1"}
 
     builder = await client.get("/console/sequences/new", headers=gateway_headers(MARK))
+    # Enter in a field creates the sequence: the default button comes before a step's Move up.
+    form = builder.text.split('<form id="sequence-form"', 1)[1]
+    first_button = form[form.index("<button") :].split(">", 1)[0]
+    assert 'type="submit" class="visually-hidden"' in first_button
+    assert "name=" not in first_button
     hidden = "".join(re.findall(r"<noscript>(.*?)</noscript>", builder.text, re.S))
     for field in (
         "trigger_segment_id",

@@ -125,8 +125,9 @@ async def test_the_audit_log_names_who_acted(console: Console) -> None:
     )
     page = await client.get("/console/settings/audit", headers=htmx_headers(ADMIN))
     assert page.status_code == 200, page.text
-    assert 'user: <span class="person" title="usr_rita">Rita Ruiz</span>' in page.text
-    assert "api key: key_9" in page.text
+    rita = '<span class="person" title="usr_rita">Rita Ruiz</span>'
+    assert f'user: <a href="/console/settings/audit?actor=usr_rita">{rita}' in page.text
+    assert 'api key: <a href="/console/settings/audit?actor=key_9">key_9<' in page.text
     assert [c.url.path for c in api.calls].count("/api/v1/team") == 1
 
 

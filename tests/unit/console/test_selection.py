@@ -66,6 +66,10 @@ async def test_the_list_has_a_selection_with_the_bulk_actions(console: Console) 
         ) in text
         assert f'name="name.{candidate_id}" value="{name}" form="bulk-form"' in text
     assert 'id="pick-all" data-select-all="candidate_ids"' in text
+    # Enter in Tags adds the tags (the form's default button), not the first action's pool.
+    form = text.split('<form id="bulk-form"', 1)[1]
+    first_button = form[form.index("<button") :].split(">", 1)[0]
+    assert 'name="action" value="tag"' in first_button
     # The bulk form posts to the list's route and offers every pool at each stage, tags and
     # the sequences one may enrol in.
     assert 'hx-post="/console/candidates/bulk"' in text

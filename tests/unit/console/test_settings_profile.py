@@ -297,6 +297,41 @@ async def test_the_vocabulary_lists_skills_with_their_synonyms_and_progress(
     assert "hx-trigger" not in finished.text  # polling stops
 
 
+async def test_without_script_rows_are_added_and_removed_by_posting_them_back(
+    console: Console,
+) -> None:
+    """Remove and Add skill are submit buttons: without script they post the rows back
+    changed, and nothing is saved; Enter in a field saves (the form's default button)."""
+    client, api = console
+    api.answer("GET", "/api/v1/skills/vocabulary", body=VOCABULARY)
+    api.answer("GET", "/api/v1/skills/vocabulary/progress", body=RUNNING)
+    page = await client.get("/console/settings/skills", headers=headers())
+    form = page.text.split('<form id="skills-form"', 1)[1]
+    first_button = form[form.index("<button") :].split(">", 1)[0]
+    assert 'type="submit" class="visually-hidden"' in first_button
+    assert "name=" not in first_button  # Enter saves, rather than removing the first row
+    assert 'name="remove" value="r0"' in form
+
+    typed = {
+        "row": ["r0", "r1"],
+        "canonical": ["JavaScript", "Ærø"],
+        "synonyms": ["JS", "aero, ærø"],
+    }
+    removed = await client.post(
+        "/console/settings/skills", data={**typed, "remove": "r0"}, headers=headers()
+    )
+    assert removed.status_code == 200
+    assert "<!doctype html>" in removed.text
+    assert 'value="JavaScript"' not in removed.text
+    assert 'name="synonyms" value="aero, ærø"' in removed.text
+    added = await client.post(
+        "/console/settings/skills", data={**typed, "add": "1"}, headers=headers()
+    )
+    assert added.text.count('name="canonical"') == 3
+    assert re.search(r'name="canonical" value=""[^>]* autofocus', added.text)
+    assert not [call for call in api.calls if call.method != "GET"]
+
+
 async def test_a_vocabulary_never_changed_says_so(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/skills/vocabulary", body={"skills": []})

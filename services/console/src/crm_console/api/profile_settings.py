@@ -38,6 +38,7 @@ from crm_console.domain.profile_settings import (
     custom_field_values,
     edit_errors,
     phone_region_form,
+    reshaped_rows,
     vocabulary_form,
     vocabulary_rows,
     with_refusals,
@@ -118,8 +119,11 @@ def _skills_panel(
     *,
     problem: Problem | None = None,
     saved: bool = False,
+    added: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The editor (a page of its own, or the panel htmx swaps); `added` names a row just
+    added, which takes the focus."""
     template = "settings/skills_panel.html" if is_htmx(request) else "settings/skills.html"
     return render(
         request,
@@ -130,6 +134,7 @@ def _skills_panel(
             "progress": Respelling.of(respelling) if respelling else None,
             "problem": problem,
             "saved": saved,
+            "added": added,
         },
         viewer=viewer,
         status_code=status_code,
@@ -161,12 +166,21 @@ async def new_skill_row(request: Request, viewer: CurrentViewer, state: Containe
 
 @router.post("/skills")
 async def save_skills(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
-    """Replaces the vocabulary; a clash shows at its row, success starts the progress panel."""
-    form = vocabulary_form(
+    """Replaces the vocabulary; a clash shows at its row, success starts the progress panel.
+    Remove or Add skill posted without script changes the rows shown, saving nothing."""
+    keys, canonicals, synonyms = (
         await form_lists(request, "row"),
         await form_lists(request, "canonical"),
         await form_lists(request, "synonyms"),
     )
+    fields = await form_of(request)
+    if fields.get("remove") or fields.get("add"):
+        add_key = f"n{secrets.token_hex(4)}" if fields.get("add") else None
+        rows = reshaped_rows(
+            keys, canonicals, synonyms, remove=fields.get("remove", ""), add_key=add_key
+        )
+        return _skills_panel(request, viewer, state, rows, None, added=add_key)
+    form = vocabulary_form(keys, canonicals, synonyms)
     if not form.valid:
         return _skills_panel(request, viewer, state, form.rows, None, status_code=422)
     shape = ProfileShape(state.gateway)

@@ -105,6 +105,25 @@ def vocabulary_form(
     return VocabularyForm(rows, body)
 
 
+def reshaped_rows(
+    keys: Sequence[str],
+    canonicals: Sequence[str],
+    synonyms: Sequence[str],
+    *,
+    remove: str,
+    add_key: str | None,
+) -> list[SkillRow]:
+    """The rows as typed, without the row `remove` names and with an empty row `add_key`
+    at the end: the editor's Remove and Add skill posted by a browser without script, which
+    changes the rows without saving them (blank rows are kept: one was just added)."""
+    rows = [
+        SkillRow(keys[index] if index < len(keys) else f"r{index}", canonical, variants)
+        for index, (canonical, variants) in enumerate(zip(canonicals, synonyms, strict=False))
+    ]
+    kept = [row for row in rows if row.key != remove]
+    return [*kept, SkillRow(add_key, "", "")] if add_key else kept
+
+
 _SKILL_PATH = re.compile(r"^skills\.(\d+)(?:\.(canonical|synonyms)(?:\.(\d+))?)?")
 _OTHER_SKILL = re.compile(r"skill (\d+) of the list")
 
