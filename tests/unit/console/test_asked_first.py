@@ -160,3 +160,15 @@ def test_every_button_that_posts_is_in_a_form_of_its_own_post() -> None:
                 if 'type="button"' in button:
                     alone.append(f"{template.relative_to(templates)}: {button[:100]}")
     assert alone == []
+
+
+def test_a_copy_button_shows_only_where_script_runs() -> None:
+    """Copying needs script: the page starts `no-script`, which hides Copy buttons, and the
+    console's script takes it off first thing."""
+    package = Path(crm_console.__file__).parent
+    assert '<html lang="en" class="no-script">' in (package / "templates/base.html").read_text()
+    script = (package / "static/console.js").read_text()
+    assert 'document.documentElement.classList.remove("no-script")' in script
+    assert (
+        ".no-script [data-copy] { display: none; }" in (package / "static/console.css").read_text()
+    )

@@ -3,6 +3,9 @@
 (function () {
   "use strict";
 
+  // The page has script: what only script can do (a Copy button) shows (docs/console.md).
+  document.documentElement.classList.remove("no-script");
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
