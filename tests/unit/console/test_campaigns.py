@@ -481,6 +481,18 @@ def test_the_builder_form_becomes_a_definition_with_every_step_kind() -> None:
     keys, definition = sequence_rules.definition_from_form(form_of(BUILDER_FORM))
     assert keys == list("abcdefgh")
     assert definition["trigger"] == {"type": "segment_entered", "segment_id": "seg1"}
+    # The three event kinds each post their list: the chosen kind's event counts (until
+    # 2026-12-07 the first list, "Any event", won).
+    _, attended = sequence_rules.definition_from_form(
+        {
+            "name": ["N"],
+            "trigger_type": ["event_attended"],
+            "trigger_event_id.event_checked_in": [""],
+            "trigger_event_id.event_attended": ["ev-tu-berlin"],
+            "trigger_event_id.event_no_show": [""],
+        }
+    )
+    assert attended["trigger"] == {"type": "event_attended", "event_id": "ev-tu-berlin"}
     assert definition["steps"] == [
         {"type": "send", "label": "intro", "template_id": "t1"},
         {"type": "wait", "days": 2},
@@ -761,7 +773,9 @@ async def test_without_script_every_kinds_fields_are_in_the_form(site: Console) 
         "trigger_segment_id",
         "trigger_pool_id",
         "trigger_stage",
-        "trigger_event_id",
+        "trigger_event_id.event_checked_in",
+        "trigger_event_id.event_attended",
+        "trigger_event_id.event_no_show",
         "trigger_stages",
     ):
         assert f'name="{field}"' in hidden, field

@@ -179,7 +179,8 @@ def trigger_from_form(form: FormValues) -> dict[str, Any]:
         trigger["pool_id"] = first(form, "trigger_pool_id")
         trigger["stage"] = first(form, "trigger_stage")
     elif kind in ("event_checked_in", "event_attended", "event_no_show"):
-        event_id = first(form, "trigger_event_id")
+        # Each event kind's list is its own field (without script all three are posted).
+        event_id = first(form, f"trigger_event_id.{kind}") or first(form, "trigger_event_id")
         if event_id:
             trigger["event_id"] = event_id
     elif kind == "ats_rejected":
