@@ -169,6 +169,41 @@ def test_a_copy_button_shows_only_where_script_runs() -> None:
     assert '<html lang="en" class="no-script">' in (package / "templates/base.html").read_text()
     script = (package / "static/console.js").read_text()
     assert 'document.documentElement.classList.remove("no-script")' in script
-    assert (
-        ".no-script [data-copy] { display: none; }" in (package / "static/console.css").read_text()
+    css = (package / "static/console.css").read_text()
+    assert ".no-script [data-copy], .no-script .loading { display: none; }" in css
+
+
+async def test_an_address_without_a_page_answers_a_page_saying_so(console: Console) -> None:
+    """A reload or bookmark of a button's address, or a mistyped one, is a console page with
+    a way back, not the platform's JSON."""
+    client, api = console
+    came_from = {"referer": "https://crm.example/console/segments/s1"}
+    reloaded = await client.get(
+        "/console/segments/s1/delete", headers={**gateway_headers(), **came_from}
     )
+    assert reloaded.status_code == 405
+    assert reloaded.headers["content-type"].startswith("text/html")
+    assert "it has no page of its own" in reloaded.text
+    assert '<a href="/console/segments/s1">← Back</a>' in reloaded.text
+    missing = await client.get("/console/nowhere", headers=gateway_headers())
+    assert missing.status_code == 404
+    assert "There is no such page in the console" in missing.text
+    assert "Back to the home page" in missing.text
+    # The API's refusal of a button's post links back to the page the button was on.
+    api.answer(
+        "DELETE",
+        "/api/v1/templates/t1",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "the sequence “Relance” uses it"},
+    )
+    refused = await client.post(
+        "/console/templates/t1/archive",
+        data={"confirmed": "1"},
+        headers={**gateway_headers(), "referer": "https://crm.example/console/templates/t1"},
+    )
+    assert refused.status_code == 409
+    assert "the sequence “Relance” uses it" in refused.text
+    assert '<a href="/console/templates/t1">← Back</a>' in refused.text
+    # The platform's own routes answer as every service's do.
+    platform = await client.get("/nowhere")
+    assert platform.headers["content-type"] == "application/problem+json"

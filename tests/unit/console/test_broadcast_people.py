@@ -165,6 +165,11 @@ async def test_the_page_names_who_waits_and_who_was_skipped_and_why(console: Con
     assert '<a href="/console/candidates/c-cy">cy</a>' in skipped
     assert "more" not in skipped
     assert "1 of the audience not known to campaigns" in skipped
+    # Without script the broadcast's page links here: the panels in a page of their own.
+    page = await client.get("/console/broadcasts/b1/people", headers=gateway_headers(MARK))
+    assert '<main id="main"' in page.text
+    assert '<a href="/console/broadcasts/b1">← Back</a>' in page.text
+    assert "No marketing consent" in page.text
 
     # Once the broadcast is over the panel stops asking.
     api.calls.clear()

@@ -421,6 +421,11 @@ async def test_a_block_the_api_refuses_keeps_what_was_typed(site: Console) -> No
     assert 'value="Footer!"' in refused.text
     assert 'id="e-f-key">This is not in the expected format.' in refused.text
     assert "Not saved:</strong> Some of what was entered was not accepted" in refused.text
+    # Without script: the form in a page of its own, the error still at its field.
+    page = await client.post("/console/templates/blocks", data=form, headers=gateway_headers(MARK))
+    assert page.status_code == 422
+    assert '<main id="main"' in page.text
+    assert 'id="e-f-key">This is not in the expected format.' in page.text
 
 
 # Sequences

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
@@ -35,12 +37,13 @@ from crm_console.domain.events import in_zone, status_question
 from crm_console.domain.merging import UNDO_MERGE
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.pools import target_value
-from crm_console.domain.problems import CHECK_THE_FIELDS, field_label
+from crm_console.domain.problems import CHECK_THE_FIELDS, Problem, field_label, page_refusal
 from crm_console.domain.segments import delete_question as segment_delete_question
 from crm_console.domain.sequences import REMOVE_QUESTION
 from crm_console.domain.settings import settings_question
+from crm_console.domain.signing_out import page_left
 from crm_console.domain.templates import ARCHIVE_QUESTION, DELETE_BLOCK_QUESTION
-from crm_shared import build_platform, create_service_app
+from crm_shared import build_platform, create_service_app, problem_response
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -125,17 +128,50 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @app.exception_handler(ApiProblem)
     async def api_problem(request: Request, error: Exception) -> Response:
         assert isinstance(error, ApiProblem)
-        template = "fragments/problem.html" if is_htmx(request) else "problem.html"
-        return render(
-            request,
-            templates,
-            template,
-            {"problem": error.problem},
-            viewer=viewer_if_any(request),
-            status_code=error.problem.status,
+        return _problem_page(request, templates, error.problem)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_problem(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if not request.url.path.startswith(f"{CONSOLE_PREFIX}/"):
+            # The platform's own routes (health, metrics) answer as every service's do.
+            return problem_response(error.status_code, str(error.detail), instance=request.url.path)
+        problem = Problem(
+            status=error.status_code,
+            title=HTTPStatus(error.status_code).phrase,
+            detail=page_refusal(error.status_code, str(error.detail)),
         )
+        return _problem_page(request, templates, problem, headers=error.headers)
 
     return app
+
+
+def _problem_page(
+    request: Request,
+    templates: Jinja2Templates,
+    problem: Problem,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A refusal as the console shows it: the fragment htmx puts in place, or a page of its
+    own leading back to the page the browser came from (the home page when none)."""
+    context: dict[str, object] = {"problem": problem}
+    template = "fragments/problem.html"
+    if not is_htmx(request):
+        template = "problem.html"
+        referer = request.headers.get("referer")
+        came_from = page_left(referer) if referer else None
+        if came_from and came_from.split("?")[0] != request.url.path:
+            context["back"] = came_from
+    return render(
+        request,
+        templates,
+        template,
+        context,
+        viewer=viewer_if_any(request),
+        status_code=problem.status,
+        headers=dict(headers or {}),
+    )
 
 
 def _path_with_query(request: Request) -> str:

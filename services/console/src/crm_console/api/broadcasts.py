@@ -216,7 +216,8 @@ async def people(
     found = await desk.people(viewer.caller, broadcast)
     listed = {s: list(p.data.get("items", [])) for s, p in found.items() if p.data is not None}
     unavailable = sorted({p.unavailable for p in found.values() if p.unavailable})
-    return render(
+    # Without script the page links here: the panels in a page of their own.
+    return fragment_or_page(
         request,
         state.templates,
         "broadcasts/people.html",
@@ -226,6 +227,8 @@ async def people(
             "panels": who.panels(broadcast, listed, datetime.now(UTC)),
             "unavailable": unavailable,
         },
+        title="Waiting and skipped",
+        back=f"{HERE}/{quote(broadcast_id, safe='')}",
         viewer=viewer,
     )
 

@@ -147,11 +147,14 @@ async def _save_block(
     except SignedOut:
         raise
     except ApiProblem as refused:
-        return render(
+        # Without script the form again in a page of its own, never the bare form.
+        return fragment_or_page(
             request,
             state.templates,
             "templates/block_form.html",
             {"block": {"key": key} if key else None, "values": fields, "problem": refused.problem},
+            title=f"Block {key}" if key else "New block",
+            back=f"{HERE}/blocks/{key}" if key else HERE,
             viewer=viewer,
             status_code=refused.problem.status,
         )

@@ -218,3 +218,16 @@ def problem_from(status: int, body: bytes) -> Problem:
             if name not in {"type", "title", "status", "detail", "instance", "errors"}
         },
     )
+
+
+def page_refusal(status: int, detail: str) -> str:
+    """What a refusal of the console's own (no page at the address, or not by that method)
+    says to a person rather than to a program."""
+    if status == 404:
+        return "There is no such page in the console. The link may be old, or mistyped."
+    if status == 405:
+        return (
+            "This address does something when its button is pressed; it has no page of its "
+            "own (a reload or a bookmark of it lands here). Go back to the page it is on."
+        )
+    return detail
