@@ -227,6 +227,46 @@ async def test_starting_creates_the_import_with_the_mapping_then_streams_the_fil
     assert upload.headers["content-type"] == "text/csv"
 
 
+async def test_without_script_a_file_is_mapped_on_the_page_then_imported(
+    console: Console,
+) -> None:
+    """Without script the form is posted to read the columns: the imports page comes back
+    with the mapping in its form (never the bare table), asking for the file again, which a
+    browser without script sends with each post; Start import then imports it."""
+    client, api = console
+    api.answer("POST", "/api/v1/imports/preview", body=PREVIEW)
+    api.answer("GET", "/api/v1/custom-fields", body=[])
+    api.answer("GET", "/api/v1/imports", body={"items": [], "next_cursor": None})
+    listed = await client.get("/console/imports", headers=gateway_headers())
+    assert '<noscript><p><button type="submit" class="secondary">Read the file' in listed.text
+    read = await client.post(
+        "/console/imports",
+        files={"file": ("Kontakte für Jürgen.csv", EXCEL, "text/csv")},
+        data={"source": "sourced"},
+        headers=gateway_headers(),
+    )
+    assert read.status_code == 200, read.text
+    assert '<main id="main"' in read.text
+    mapping = read.text.split('<div id="mapping"', 1)[1]
+    assert "Choose Kontakte für Jürgen.csv again above, then press Start import" in mapping
+    assert selected(mapping, "field_0") == "first_name"
+    assert read.text.count('id="e-file"') == 1
+    # Started without the file chosen again: said at the file input, the page kept.
+    forgot = await client.post("/console/imports", data=MAPPED, headers=gateway_headers())
+    assert forgot.status_code == 422
+    assert 'id="e-file" role="alert">Choose a CSV file to import.</p>' in forgot.text
+    assert forgot.text.count('id="e-file"') == 1
+    api.answer("POST", "/api/v1/imports", 201, {"id": "imp9", "status": "awaiting_file"})
+    api.answer("PUT", "/api/v1/imports/imp9/file", 202, {"id": "imp9", "status": "queued"})
+    started = await client.post(
+        "/console/imports",
+        files={"file": ("Kontakte für Jürgen.csv", EXCEL, "text/csv")},
+        data=MAPPED,
+        headers=gateway_headers(),
+    )
+    assert (started.status_code, started.headers["location"]) == (303, "/console/imports/imp9")
+
+
 async def test_the_region_of_numbers_without_a_country_code_goes_with_the_import(
     console: Console,
 ) -> None:

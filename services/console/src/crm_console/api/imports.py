@@ -10,7 +10,14 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, PagePeople, is_htmx, render
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    PagePeople,
+    is_htmx,
+    page_people,
+    render,
+)
 from crm_console.application.imports import ImportDesk, NewImport
 from crm_console.application.parts import Part, part
 from crm_console.domain.candidates import SOURCES
@@ -68,13 +75,8 @@ async def _mapping(
 ) -> HTMLResponse:
     """The mapping table for the file's columns (suggested fields, or what the form chose)."""
     if file is None:
-        return render(
-            request,
-            state.templates,
-            "imports/mapping.html",
-            {"file_error": "Choose a CSV file to import."},
-            viewer=viewer,
-            status_code=422,
+        return await _mapping_answer(
+            request, viewer, state, {"file_error": "Choose a CSV file to import."}, 422
         )
     await file.seek(0)
     head = await file.read(PREVIEW_BYTES + 1)
@@ -86,20 +88,15 @@ async def _mapping(
         raise
     except ApiProblem as refused:
         message = refused.problem.paths.get("file") or refused.problem.message
-        return render(
-            request,
-            state.templates,
-            "imports/mapping.html",
-            {"file_error": message},
-            viewer=viewer,
-            status_code=refused.problem.status,
+        return await _mapping_answer(
+            request, viewer, state, {"file_error": message}, refused.problem.status
         )
     chosen = {choice.index: choice.field for choice in choices_from_form(form)} if form else None
     failed = problem is not None or table_error is not None or bool(errors)
-    return render(
+    return await _mapping_answer(
         request,
-        state.templates,
-        "imports/mapping.html",
+        viewer,
+        state,
         {
             "preview": found.preview,
             "choices": field_choices(found.custom_fields),
@@ -112,8 +109,43 @@ async def _mapping(
             "file_name": file.filename,
             "file_error": problem.paths.get("file") if problem else None,
         },
+        422 if failed else 200,
+    )
+
+
+async def _mapping_answer(
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    context: dict[str, Any],
+    status_code: int,
+) -> HTMLResponse:
+    """The mapping table htmx swaps in; without script, the imports page with the table in
+    its form, which the file must be chosen in again (a browser sends it with each post)."""
+    if is_htmx(request):
+        return render(
+            request,
+            state.templates,
+            "imports/mapping.html",
+            context,
+            viewer=viewer,
+            status_code=status_code,
+        )
+    imports = await ImportDesk(state.gateway).recent(viewer.caller)
+    rows = [(job, ImportProgress.of(job)) for job in imports]
+    return render(
+        request,
+        state.templates,
+        "imports/list.html",
+        {
+            **context,
+            "imports": rows,
+            "sources": SOURCES,
+            "people": await page_people(viewer, state),
+            "mapped": True,
+        },
         viewer=viewer,
-        status_code=422 if failed else 200,
+        status_code=status_code,
     )
 
 
