@@ -977,6 +977,9 @@ async def test_an_enrolment_ended_by_a_mail_not_sent_says_so_in_its_reason(
     assert page.status_code == 200, page.text
     assert "<td>Not sent: no marketing consent (step 0)</td>" in page.text
     assert "<td>Unsubscribed</td>" in page.text
+    # Finding people to enrol needs script; without, the page says where enrolling works.
+    notes = re.findall(r"<noscript>(.*?)</noscript>", page.text.split('id="enrol-h"')[1], re.S)
+    assert 'href="/console/candidates">the candidate list</a>' in notes[0]
 
 
 async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> None:
