@@ -284,6 +284,8 @@ def test_the_last_active_admin_is_neither_removed_nor_demoted_but_the_tenant_sus
         problem = response.json()
         assert problem["type"].endswith("last-admin")
         assert "without an active admin" in problem["detail"]
+        assert "ada@acme.example" in problem["detail"]  # the address, not the internal id
+        assert ada_id not in problem["detail"]
         entry = audit(response)
         assert (entry["action"], entry["status"], entry["outcome"]) == (
             f"{response.request.method} /users/{{user_id}}",

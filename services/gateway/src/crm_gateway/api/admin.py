@@ -97,10 +97,12 @@ def _invalid_key(body: ApiKeyCreate, invalid: InvalidKeyRequest) -> ProblemError
     return validation_problem(errors, "; ".join(details))
 
 
-def _last_admin(user_id: str, what: str) -> ProblemError:
+def _last_admin(email: str, what: str) -> ProblemError:
+    """The 409 naming the admin by the address the tenant knows them by (their id means
+    nothing to whoever reads it)."""
     return ProblemError(
         409,
-        f"{what} {user_id} would leave this tenant without an active admin; make another "
+        f"{what} {email} would leave this tenant without an active admin; make another "
         "member an admin first (or ask the platform operator to suspend the tenant)",
         problem_type="last-admin",
     )
@@ -210,8 +212,8 @@ async def change_user(
         )
     except MemberNotFound:
         raise _no_member(user_id) from None
-    except LastAdminError:
-        raise _last_admin(user_id, "demoting") from None
+    except LastAdminError as last:
+        raise _last_admin(last.email, "demoting") from None
     except RolesFromToken:
         raise ProblemError(
             409,
@@ -268,8 +270,8 @@ async def remove_user(
         revoked = await state.identity.user_administration.remove(admin.tenant_id, user_id)
     except MemberNotFound:
         raise _no_member(user_id) from None
-    except LastAdminError:
-        raise _last_admin(user_id, "removing") from None
+    except LastAdminError as last:
+        raise _last_admin(last.email, "removing") from None
     for key in revoked:
         record_consequence(
             request,

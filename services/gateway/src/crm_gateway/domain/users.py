@@ -58,7 +58,12 @@ class AddressTaken(Exception):
 
 
 class LastAdminError(Exception):
-    """The change would leave the tenant without an active admin."""
+    """The change would leave the tenant without an active admin: `email`, the address the
+    tenant knows that admin by."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(email)
+        self.email = email
 
 
 def is_active_admin(membership: Membership) -> bool:
@@ -74,7 +79,7 @@ def check_an_admin_remains(members: list[Membership], changed: Membership) -> No
     if before is None or not is_active_admin(before) or is_active_admin(changed):
         return
     if not any(is_active_admin(m) for m in members if m.user_id != changed.user_id):
-        raise LastAdminError(changed.user_id)
+        raise LastAdminError(changed.email)
 
 
 class GrantRefused(Exception):
