@@ -48,7 +48,7 @@ ASKING = [
     ),
     AskingButton(
         "/console/templates/blocks/pied-de-page/delete",
-        "Delete this block?",
+        "Delete the block pied-de-page? Templates can no longer include it.",
         ("DELETE", "/api/v1/blocks/pied-de-page"),
         "/console/templates",
     ),

@@ -1374,7 +1374,7 @@ async def test_without_script_the_controls_post_forms_and_ask_first(site: Consol
     assert "the broadcast completed meanwhile" in refused.text
 
     asked = await client.post("/console/broadcasts/b1/delete", headers=gateway_headers(MARK))
-    assert "Delete this draft?" in asked.text
+    assert "Delete the draft “December news”?" in asked.text
     api.routes[("DELETE", "/api/v1/broadcasts/b1")] = httpx.Response(204)
     deleted = await client.post(
         "/console/broadcasts/b1/delete", data={"confirmed": "1"}, headers=gateway_headers(MARK)

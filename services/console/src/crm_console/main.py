@@ -42,7 +42,7 @@ from crm_console.domain.segments import delete_question as segment_delete_questi
 from crm_console.domain.sequences import REMOVE_QUESTION
 from crm_console.domain.settings import settings_question
 from crm_console.domain.signing_out import page_left
-from crm_console.domain.templates import ARCHIVE_QUESTION, DELETE_BLOCK_QUESTION
+from crm_console.domain.templates import ARCHIVE_QUESTION, delete_block_question
 from crm_shared import build_platform, create_service_app, problem_response
 
 PACKAGE = Path(__file__).resolve().parent
@@ -75,7 +75,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     templates.env.globals["event_question"] = status_question
     templates.env.globals["delete_segment"] = segment_delete_question
     templates.env.globals["archive_template"] = ARCHIVE_QUESTION
-    templates.env.globals["delete_block"] = DELETE_BLOCK_QUESTION
+    templates.env.globals["delete_block"] = delete_block_question
     templates.env.globals["undo_merge"] = UNDO_MERGE
     templates.env.globals["remove_from_sequence"] = REMOVE_QUESTION
     # What the settings pages' buttons ask first, with script and without.

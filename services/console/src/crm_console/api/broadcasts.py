@@ -17,6 +17,7 @@ from crm_console.api.deps import (
     PagePeople,
     Viewer,
     asked_first,
+    asked_first_about,
     done,
     form_of,
     fragment_or_page,
@@ -42,7 +43,6 @@ HERE = f"{CONSOLE_PREFIX}/broadcasts"
 # What the cancel and delete buttons ask first: in the browser with script (`hx-confirm`),
 # as a page without (`asked_first`).
 CANCEL = Question("Cancel this broadcast? Nothing not yet sent will be.", "Cancel broadcast")
-DELETE = Question("Delete this draft?", "Delete draft")
 
 
 def _vocabulary() -> dict[str, Any]:
@@ -62,7 +62,7 @@ def _vocabulary() -> dict[str, Any]:
         "actions": rules.actions,
         "composer_label": rules.composer_label,
         "cancel_question": CANCEL.text,
-        "delete_question": DELETE.text,
+        "delete_question": rules.delete_question,
     }
 
 
@@ -350,9 +350,16 @@ async def delete_draft(
 ) -> Response:
     form = await form_of(request)
     back = f"{HERE}/{quote(broadcast_id, safe='')}"
-    if asked := asked_first(request, state.templates, viewer, form, DELETE, back=back):
+    desk = BroadcastDesk(state.gateway)
+
+    async def question() -> Question:
+        return rules.delete_question(await desk.broadcast(viewer.caller, broadcast_id))
+
+    if asked := await asked_first_about(
+        request, state.templates, viewer, form, question, back=back
+    ):
         return asked
-    await BroadcastDesk(state.gateway).delete(viewer.caller, broadcast_id)
+    await desk.delete(viewer.caller, broadcast_id)
     return done(request, HERE)
 
 

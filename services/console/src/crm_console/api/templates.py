@@ -29,9 +29,9 @@ from crm_console.domain.forms import first
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.templates import (
     ARCHIVE_QUESTION,
-    DELETE_BLOCK_QUESTION,
     PART_LABELS,
     TemplateDraft,
+    delete_block_question,
     part_problems,
 )
 
@@ -181,7 +181,7 @@ async def delete_block(
     form = await form_of(request)
     back = f"{HERE}/blocks/{key}"
     if asked := asked_first(
-        request, state.templates, viewer, form, DELETE_BLOCK_QUESTION, back=back
+        request, state.templates, viewer, form, delete_block_question(key), back=back
     ):
         return asked
     await TemplateStudio(state.gateway).delete_block(viewer.caller, key)

@@ -9,6 +9,7 @@ from typing import Any
 
 from crm_console.domain.forms import FormValues, first, whole_number
 from crm_console.domain.problems import field_label
+from crm_console.domain.questions import Question
 
 AUDIENCE_KINDS = {"segment": "A segment", "pool": "A talent pool", "stored_list": "A list"}
 SCHEDULE_KINDS = {
@@ -229,3 +230,8 @@ def describe_schedule(schedule: Mapping[str, Any]) -> str:
         when = f"{schedule.get('date')} at {str(schedule.get('local_time'))[:5]}"
         return f"On {when} in each candidate's time zone"
     return "Now"
+
+
+def delete_question(broadcast: Mapping[str, Any]) -> Question:
+    """What a draft's delete button asks first, naming the draft."""
+    return Question(f"Delete the draft “{broadcast.get('name') or ''}”?", "Delete draft")

@@ -163,8 +163,12 @@ def _image_text(image: re.Match[str]) -> str:
     return f"[image: {alt.group(1)[1:-1]}]" if alt and alt.group(1)[1:-1] else "[image]"
 
 
-# What the template's archive and the block's delete buttons ask first.
+# What the template's archive button asks first.
 ARCHIVE_QUESTION = Question(
     "Archive this template? Nothing new may use it.", "Archive template", "secondary"
 )
-DELETE_BLOCK_QUESTION = Question("Delete this block?", "Delete block")
+
+
+def delete_block_question(key: str) -> Question:
+    """What a block's delete button asks first, naming the block by its key."""
+    return Question(f"Delete the block {key}? Templates can no longer include it.", "Delete block")
