@@ -1052,6 +1052,8 @@ async def test_an_early_door_says_so_and_asks_before_each_check_in(console: Cons
     api.answer_pages("/api/v1/events/ev1/registrations", [REGISTRATIONS[1]])
     page = await client.get("/console/events/ev1/check-in", headers=gateway_headers(ALICE))
     assert "Check-in opens on the event's day, 2099-12-20 (Europe/Zurich)" in page.text
+    # The name set apart: a right-to-left one would otherwise turn the date after it round.
+    assert '<p class="lead"><bdi>Backend meetup</bdi> · ' in page.text
     assert "hx-confirm=\"The event's day is 2099-12-20: check this walk-in in" in page.text.replace(
         "&#39;", "'"
     )
