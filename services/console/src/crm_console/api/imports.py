@@ -14,12 +14,14 @@ from crm_console.api.deps import (
     Container,
     CurrentViewer,
     PagePeople,
+    Viewer,
     is_htmx,
     page_people,
     render,
 )
 from crm_console.application.imports import ImportDesk, NewImport
 from crm_console.application.parts import Part, part
+from crm_console.container import ConsoleContainer
 from crm_console.domain.candidates import SOURCES
 from crm_console.domain.csv_files import csv_params
 from crm_console.domain.imports import (
@@ -33,6 +35,7 @@ from crm_console.domain.imports import (
     tags_of,
 )
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.people import People
 from crm_console.domain.problems import Problem
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/imports", include_in_schema=False)
@@ -44,14 +47,28 @@ async def import_list(
     request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """The upload form and the newest imports, each with who started it."""
+    return await _list_page(request, viewer, state, people)
+
+
+async def _list_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    people: People,
+    mapped: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The imports page; `mapped`: a file's mapping table in its form (without script)."""
     imports = await ImportDesk(state.gateway).recent(viewer.caller)
     rows = [(job, ImportProgress.of(job)) for job in imports]
+    page = {"imports": rows, "sources": SOURCES, "people": people}
     return render(
         request,
         state.templates,
         "imports/list.html",
-        {"imports": rows, "sources": SOURCES, "people": people},
+        {**(mapped or {}), **page, "mapped": mapped is not None},
         viewer=viewer,
+        status_code=status_code,
     )
 
 
@@ -131,22 +148,8 @@ async def _mapping_answer(
             viewer=viewer,
             status_code=status_code,
         )
-    imports = await ImportDesk(state.gateway).recent(viewer.caller)
-    rows = [(job, ImportProgress.of(job)) for job in imports]
-    return render(
-        request,
-        state.templates,
-        "imports/list.html",
-        {
-            **context,
-            "imports": rows,
-            "sources": SOURCES,
-            "people": await page_people(viewer, state),
-            "mapped": True,
-        },
-        viewer=viewer,
-        status_code=status_code,
-    )
+    people = await page_people(viewer, state)
+    return await _list_page(request, viewer, state, people, context, status_code)
 
 
 @router.post("/preview")
