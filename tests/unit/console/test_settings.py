@@ -521,8 +521,9 @@ async def test_the_audit_log_filters_by_a_name_as_the_page_shows_who(console: Co
     client, api = console
     team = [{"user_id": "u-zoe", "name": "Zoë Núñez"}, {"user_id": "u-rita", "name": "Rita"}]
     api.answer("GET", "/api/v1/team", body={"items": team})
-    entry = {"id": "a1", "at": "2026-12-03T09:00:00Z", "actor_kind": "user", "actor_id": "u-zoe"}
-    entry |= {"action": "POST /users", "resource": {}, "status": 201, "outcome": "succeeded"}
+    entry: dict[str, object] = {"id": "a1", "at": "2026-12-03T09:00:00Z", "actor_id": "u-zoe"}
+    entry |= {"actor_kind": "user", "action": "POST /users", "resource": {}, "status": 201}
+    entry["outcome"] = "succeeded"
     api.answer("GET", "/api/v1/audit", body={"items": [entry], "next_cursor": None})
     page = await client.get(
         "/console/settings/audit", params={"actor": "zoe nunez"}, headers=gateway_headers(ALICE)
