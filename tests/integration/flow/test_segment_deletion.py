@@ -56,11 +56,14 @@ async def test_a_segment_in_use_is_refused_and_an_unused_one_dissolves(
 
     await eventually(all_members, message="the segment did not fill")
 
-    nested = await new_segment(stack, "Fair, nested", {"any": [{"segment": fair["id"]}]})
+    nested_name = unique("Fair, nested")
+    nested = await new_segment(stack, nested_name, {"any": [{"segment": fair["id"]}]})
     refused = await stack.gateway.delete(url, headers=headers)
     assert refused.status_code == 409, refused.text
-    assert refused.json()["used_by"]["segments"] == ["Fair, nested"]
+    assert refused.json()["used_by"]["segments"] == [nested_name]
     assert refused.json()["detail"].startswith(f"the segment {fair['name']!r} is used by")
+    # Segments have no archive: the way out offered is to change their rules.
+    assert refused.json()["detail"].endswith("change the rules of those segments first")
     assert (
         await stack.gateway.delete(f"/api/v1/segments/{nested['id']}", headers=headers)
     ).status_code == 204

@@ -266,9 +266,14 @@ class SegmentInUseError(Exception):
         users = [f"segment {name!r}" for name in segments] + [
             f"sequence {name!r}" for name in sequences
         ]
+        # Segments have no archive: only a sequence can be put out of the way so.
+        advice = [
+            *(["change the rules of those segments"] if segments else []),
+            *(["change or archive those sequences"] if sequences else []),
+        ]
         super().__init__(
             f"the segment {segment_name!r} is used by {', '.join(users)}; "
-            "change or archive those first"
+            f"{' and '.join(advice)} first"
         )
         self.segments = segments
         self.sequences = sequences
