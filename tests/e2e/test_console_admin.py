@@ -695,7 +695,7 @@ def test_an_admin_gives_an_ats_connection_an_api_key_and_backfills_it(
         screenshot(page, "settings-ats-backfill")
 
         # What the backfill brought: every application, and the rejected ones alone.
-        card.get_by_role("button", name=f"Show the applications {name} reported").click()
+        card.get_by_role("link", name=f"Show the applications {name} reported").click()
         listed = card.get_by_test_id("ats-applications")
         expect(listed.locator("tbody tr")).to_have_count(expected_applications)
         rejected = [a for a in account.simulator.applications.values() if a["status"] == "rejected"]

@@ -294,9 +294,11 @@ async def test_the_replies_card_shows_the_newest_first_and_pages_to_older_ones(
     # Newest first: the newest mail's replies, its latest one first, then the older mail's.
     assert text.index("Reply of the 24th") < text.index("Reply of the 20th")
     assert text.index("Reply of the 20th") < text.index("Reply of the 12th")
+    # A link: without script it opens the older replies as a page of their own.
     assert (
+        'href="/console/candidates/c1/replies?cursor=page-2" '
         'hx-get="/console/candidates/c1/replies?cursor=page-2" hx-target="this" '
-        'hx-swap="outerHTML">Older replies</button>'
+        'hx-swap="outerHTML">Older replies</a>'
     ) in text
 
     api.calls.clear()
@@ -313,6 +315,7 @@ async def test_the_replies_card_shows_the_newest_first_and_pages_to_older_ones(
     assert "Re: First mail" in older.text
     assert "Reply of the 02th" in older.text
     assert "Older replies" not in older.text  # the last page
+    assert '<a href="/console/candidates/c1">← Back</a>' in older.text  # a page without script
     [call] = api.calls
     assert call.url.path == "/api/v1/messages"
     assert dict(call.url.params) == {

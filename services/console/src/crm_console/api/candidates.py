@@ -19,6 +19,7 @@ from crm_console.api.deps import (
     asked_first,
     done,
     form_of,
+    fragment_or_page,
     is_htmx,
     render,
     require,
@@ -636,11 +637,14 @@ async def candidate_replies(
 ) -> HTMLResponse:
     """A page of the Replies card, newest first: the one after `cursor` ("Older replies")."""
     replies = await CandidateDirectory(state.gateway).replies(viewer.caller, candidate_id, cursor)
-    return render(
+    # Without script "Older replies" is a link: the page of replies as a page of its own.
+    return fragment_or_page(
         request,
         state.templates,
         "candidates/replies.html",
         {"candidate_id": candidate_id, "replies": replies},
+        title="Replies",
+        back=f"{CONSOLE_PREFIX}/candidates/{candidate_id}",
         viewer=viewer,
     )
 

@@ -882,11 +882,14 @@ async def ats_rejected_payloads(
     page = await AtsConnections(state.gateway).rejected_payloads(
         viewer.caller, connection_id, cursor
     )
-    return render(
+    # Without script the connection's link opens them as a page of its own.
+    return fragment_or_page(
         request,
         state.templates,
         "settings/ats_rejected.html",
         {"connection_id": connection_id, "page": page, "sources": ATS_PAYLOAD_SOURCES},
+        title="Rejected payloads",
+        back=ATS,
         viewer=viewer,
     )
 
