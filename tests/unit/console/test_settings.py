@@ -686,11 +686,14 @@ def _note(page: str, testid: str) -> str:
     return str(tag)
 
 
-async def test_quiet_hours_left_unticked_are_said_to_be_off_and_cannot_be_edited(
+async def test_quiet_hours_left_unticked_are_said_to_be_off_and_count_for_nothing(
     console: Console,
 ) -> None:
     # Before: the times stayed editable while the box was unticked, and what was typed there
-    # was dropped on saving ("Saved", quiet_hours still null, the defaults shown again).
+    # was dropped on saving ("Saved", quiet_hours still null, the defaults shown again). The
+    # page says they are off, and its script disables them while the box is unticked; the
+    # server does not (until 2026-12-07 it did, and without script ticking the box left them
+    # disabled, so a cap or quiet hours could not be set at all).
     client, api = console
     policy = {
         "frequency_cap": {"max_messages": 2, "period_days": 7},
@@ -704,7 +707,8 @@ async def test_quiet_hours_left_unticked_are_said_to_be_off_and_cannot_be_edited
         await client.get("/console/settings/contact-policy", headers=gateway_headers(ALICE))
     ).text
     for name in ("quiet_start", "quiet_end"):
-        assert " disabled" in _input(page, name), name
+        assert " disabled" not in _input(page, name), name
+        assert 'data-enables="quiet-times"' in page
     assert "hidden" not in _note(page, "quiet-off")
     assert "Quiet hours are off: marketing mail goes out at any hour." in page
     # The box names the part it switches on, which holds both times (console.js enables them).
@@ -733,7 +737,9 @@ async def test_quiet_hours_left_unticked_are_said_to_be_off_and_cannot_be_edited
     assert saved.status_code == 200
     assert json.loads(api.calls[-1].content)["quiet_hours"] is None
     assert "Quiet hours are off" in saved.text
-    assert " disabled" in _input(saved.text, "quiet_start")
+    # Not disabled by the server: without script, ticking the box must leave them typeable
+    # (the page's script disables them while the box is unticked).
+    assert " disabled" not in _input(saved.text, "quiet_start")
     # Shown again after a refusal elsewhere, the times are the defaults, not empty.
     refused = await client.post(
         "/console/settings/contact-policy",
@@ -743,7 +749,15 @@ async def test_quiet_hours_left_unticked_are_said_to_be_off_and_cannot_be_edited
     assert refused.status_code == 422
     assert 'value="21:00"' in _input(refused.text, "quiet_start")
     assert 'value="08:00"' in _input(refused.text, "quiet_end")
-    assert " disabled" in _input(refused.text, "quiet_end")
+
+    # Unticked, typed times count for nothing.
+    unticked = await client.post(
+        "/console/settings/contact-policy",
+        data=form | {"quiet_start": "22:00", "quiet_end": "07:00"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert unticked.status_code == 200
+    assert json.loads(api.calls[-1].content)["quiet_hours"] is None
 
     # Ticked, the times are editable and sent.
     ticked = await client.post(

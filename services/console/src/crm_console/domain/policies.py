@@ -99,8 +99,9 @@ def policy_form(form: Mapping[str, str]) -> PolicyForm:
         "soft_bounce_limit",
     )
     values = {name: str(form.get(name, "")).strip() for name in names}
-    # The numbers of a cap and the times of quiet hours left unticked are disabled, so the
-    # browser does not send them: shown again (a refusal elsewhere), they are the defaults.
+    # The numbers of a cap and the times of quiet hours left unticked count for nothing (with
+    # script they are disabled, so the browser does not send them): shown again (a refusal
+    # elsewhere), they are what was typed, else the defaults.
     defaults = policy_values({})
     for switch, parts in (("cap_on", CAP_FIELDS), ("quiet_on", QUIET_FIELDS)):
         if not values[switch]:

@@ -75,6 +75,7 @@
     drawCharts(document);
     absoluteLinks(document);
     questionParts(document);
+    settingSwitches(document);
   });
   // htmx wires the page at DOMContentLoaded and takes each field's value then as its last one,
   // so a search typed before that (a page still arriving on a slow line) or restored by the
@@ -93,6 +94,7 @@
     drawCharts(event.target);
     absoluteLinks(event.target);
     questionParts(event.target);
+    settingSwitches(event.target);
   });
   // A registration question's options matter to a choice, its purpose to a consent box: the
   // other kinds hide them (without script every part shows, and the server ignores the rest).
@@ -114,12 +116,21 @@
   // A box that switches a setting on (quiet hours, the frequency cap) enables the fields of
   // that setting (data-enables="<id>"): unticked, they are disabled, so nothing is typed there
   // to be dropped on saving, and "<id>-off" says the setting is off. The server renders the
-  // same state, so a page without script shows it too.
-  document.addEventListener("change", function (event) {
-    var box = event.target;
-    if (!(box.matches && box.matches("input[type=checkbox][data-enables]"))) {
+  // fields enabled (a page without script could not be typed in after ticking the box; the
+  // server ignores them while it is unticked), and this disables them as the page loads.
+  function settingSwitches(root) {
+    if (!root.querySelectorAll) {
       return;
     }
+    root.querySelectorAll("input[type=checkbox][data-enables]").forEach(switchSetting);
+  }
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box.matches && box.matches("input[type=checkbox][data-enables]")) {
+      switchSetting(box);
+    }
+  });
+  function switchSetting(box) {
     var name = box.getAttribute("data-enables");
     var part = document.getElementById(name);
     if (part) {
@@ -131,7 +142,7 @@
     if (off) {
       off.hidden = box.checked;
     }
-  });
+  }
   // "Select all on this page" (a box with data-select-all="<name>") ticks or unticks every
   // box of that name in its table; ticking them one by one keeps it in step.
   document.addEventListener("change", function (event) {
