@@ -1235,6 +1235,17 @@ async def test_the_public_page_needs_no_session_and_shows_the_code(console: Cons
         "email": "zoe@example.org",
         "answers": {},
     }
+    # Without script: a page of its own, under the event it is for (until 2026-12-07 it was
+    # headed "Registration" alone).
+    page = await client.post(
+        "/console/public/events/ev1",
+        data={"first_name": "Zoë", "last_name": "Ångström", "email": "zoe@example.org"},
+        headers=visitor,
+    )
+    assert page.status_code == 200
+    assert "<h1>Backend meetup</h1>" in page.text
+    assert "<dt>When (" in page.text
+    assert 'data-testid="registration-code">K7QX2MPA<' in page.text
 
 
 async def test_a_public_registration_refused_shows_why_by_the_field(console: Console) -> None:

@@ -670,10 +670,16 @@ async def _registration(
     context = {"registration": registration, "code": code_of(registration), "person": person}
     if is_htmx(request):
         return render(request, state.templates, "events/public_done.html", context)
-    if not embedded:
-        return render(request, state.templates, "events/public_done_page.html", context)
-    # Sent without script (htmx did not run): a whole page, which must stay frameable.
+    # Sent without script (htmx did not run): a whole page, under the event it is for.
     event = await public.event(event_id, _visitor(request))
+    if not embedded:
+        return render(
+            request,
+            state.templates,
+            "events/public_done_page.html",
+            context | {"event": event, "kinds": KINDS},
+        )
+    # The embeddable one must stay frameable.
     return render(
         request,
         state.templates,
