@@ -286,6 +286,8 @@ def _attendee(event: RecruitingEvent, registration: Registration) -> dict[str, A
         "email": registration.email,
         "session_id": session.id if session else None,
         "session_name": session.name if session else None,
+        # A payload's `starts_at` is the registrant's session's: the event's own beside it.
+        "event_starts_at": event.starts_at,
     }
 
 

@@ -167,6 +167,12 @@ class _InSession(_Payload):
         "without sessions, and for walk-ins.",
     )
     session_name: str | None = Field(default=None, description="The session's name.")
+    event_starts_at: datetime | None = Field(
+        default=None,
+        description="When the event itself starts (UTC), whichever session the registration "
+        "is for; a payload's `starts_at` is the registrant's session's start where they chose "
+        "one (added in v1, optional).",
+    )
 
 
 class EventRegistered(_InSession):
@@ -206,7 +212,11 @@ class EventRegistered(_InSession):
         description="Given a seat that came free, from the waitlist (added in v1, optional): "
         "the confirmation says so.",
     )
-    starts_at: datetime | None = Field(default=None, description="When the event starts (UTC).")
+    starts_at: datetime | None = Field(
+        default=None,
+        description="When the registrant's session starts where they chose one, else when "
+        "the event starts (UTC); the event's own start is `event_starts_at`.",
+    )
     ends_at: datetime | None = None
     time_zone: str | None = Field(default=None, description="The event's IANA time zone.")
     location: str | None = Field(default=None, description="The venue, if any.")
@@ -256,7 +266,11 @@ class EventWaitlisted(_InSession):
         description="The registrant's own page (HTML, no login) showing the registration with a "
         "button to cancel it: the link for people (added in v1, optional).",
     )
-    starts_at: datetime | None = Field(default=None, description="When the event starts (UTC).")
+    starts_at: datetime | None = Field(
+        default=None,
+        description="When the registrant's session starts where they chose one, else when "
+        "the event starts (UTC); the event's own start is `event_starts_at`.",
+    )
     ends_at: datetime | None = None
     time_zone: str | None = Field(default=None, description="The event's IANA time zone.")
     location: str | None = Field(default=None, description="The venue, if any.")

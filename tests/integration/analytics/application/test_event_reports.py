@@ -584,3 +584,46 @@ async def test_a_registrant_merged_twice_is_the_last_survivor_and_a_stale_undo_k
     assert (f.registrations, f.by_source) == (2, {"event": 1, "unknown": 1})
     assert (f.applied.count, f.applied.candidate_ids) == (1, ["c-ada"])
     assert (f.hired.count, f.hired.candidate_ids) == (1, ["c-ada"])
+
+
+async def test_an_event_with_sessions_starts_when_it_starts_not_at_its_last_registrants_slot(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    """A registration's `starts_at` is its session's: the report took the last registrant's
+    (an afternoon slot, 5 hours late) as the event's start until 2026-12-07, moving the window
+    applications count in and the period the event is filed under."""
+    (mongo, storage), _ = stores
+    morning, afternoon = STARTS, STARTS + timedelta(hours=5)
+
+    def registered(
+        name: str, minute: int, session: str, starts: datetime, event_starts: datetime | None
+    ) -> EventEnvelope[Any]:
+        data = EventRegistered(
+            event_id="ev-sessions",
+            event_name="Journée carrière - يوم",
+            registration_id=f"r-{name}",
+            email=f"{name}@example.org",
+            first_name=name.title(),
+            last_name="Ørsted",
+            registered_at=at(minute),
+            session_id=session,
+            session_name=session.title(),
+            starts_at=starts,
+            event_starts_at=event_starts,
+        )
+        return told(EVENT_REGISTERED, data, at(minute))
+
+    await fold(
+        mongo,
+        storage,
+        [
+            [registered("zoe", 1, "morning", morning, morning)],
+            [registered("ana", 2, "afternoon", afternoon, morning)],
+        ],
+    )
+    report = await event_report(storage, "acme", "ev-sessions", within_days=90)
+    assert report.event.starts_at == morning
+    # Told before `event_starts_at` existed, a session's start is not taken for the event's.
+    await fold(mongo, storage, [[registered("bo", 3, "afternoon", afternoon, None)]])
+    again = await event_report(storage, "acme", "ev-sessions", within_days=90)
+    assert again.event.starts_at == morning

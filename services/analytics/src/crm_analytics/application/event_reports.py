@@ -85,10 +85,21 @@ def _event(envelope: EventEnvelope[Any], **told: Any) -> EventChange:
     )
 
 
+def _event_start(
+    told: EventRegistered | EventWaitlisted | EventInvitationChanged,
+) -> datetime | None:
+    """When the event starts, as a registrant's event says: its own start where told
+    (`event_starts_at`), else `starts_at` unless that is the registrant's session's (an event
+    with sessions told before `event_starts_at` existed tells nothing of its own start)."""
+    if told.event_starts_at is not None:
+        return told.event_starts_at
+    return told.starts_at if told.session_id is None else None
+
+
 def _registered(envelope: EventEnvelope[Any]) -> Folded:
     registered: EventRegistered = envelope.data
     return Folded(
-        event=_event(envelope, starts_at=registered.starts_at),
+        event=_event(envelope, starts_at=_event_start(registered)),
         registrant=_registrant(envelope, seated_at=envelope.time, walk_in=registered.walk_in),
     )
 
@@ -96,7 +107,7 @@ def _registered(envelope: EventEnvelope[Any]) -> Folded:
 def _waitlisted(envelope: EventEnvelope[Any]) -> Folded:
     waitlisted: EventWaitlisted = envelope.data
     return Folded(
-        event=_event(envelope, starts_at=waitlisted.starts_at),
+        event=_event(envelope, starts_at=_event_start(waitlisted)),
         registrant=_registrant(envelope, waitlisted_at=envelope.time),
     )
 
@@ -146,7 +157,7 @@ def _invitation_changed(envelope: EventEnvelope[Any]) -> Folded:
     return Folded(
         event=_event(
             envelope,
-            starts_at=changed.starts_at,
+            starts_at=_event_start(changed),
             cancelled_at=changed.occurred_at if cancelled else None,
         )
     )
