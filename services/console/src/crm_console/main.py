@@ -135,7 +135,12 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         assert isinstance(error, StarletteHTTPException)
         if not request.url.path.startswith(f"{CONSOLE_PREFIX}/"):
             # The platform's own routes (health, metrics) answer as every service's do.
-            return problem_response(error.status_code, str(error.detail), instance=request.url.path)
+            return problem_response(
+                error.status_code,
+                str(error.detail),
+                instance=request.url.path,
+                headers=error.headers,
+            )
         problem = Problem(
             status=error.status_code,
             title=HTTPStatus(error.status_code).phrase,
