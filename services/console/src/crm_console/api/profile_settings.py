@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -388,28 +389,15 @@ async def delete_custom_field(
         request, state.templates, viewer, form, question, back=back
     ):
         return asked
-    try:
-        await fields.delete(viewer.caller, key)
-    except ApiProblem as refused_by_api:
-        if not is_htmx(request):
-            return refused(request, state.templates, viewer, refused_by_api.problem, back=back)
-        return await _fields_panel(
-            request,
-            viewer,
-            state,
-            full_page=False,
-            problem=refused_by_api.problem,
-            problem_key=key,
-        )
-    if not is_htmx(request):
-        return done(request, back)
-    return await _fields_panel(
+    return await _field_change(
         request,
         viewer,
         state,
-        full_page=False,
+        key,
+        fields.delete(viewer.caller, key),
         notice=f"Custom field {key} deleted: the values candidates hold stay; restore it "
         "from the deleted fields.",
+        back=back,
     )
 
 
@@ -419,9 +407,31 @@ async def restore_custom_field(
 ) -> Response:
     """Brings a deleted field back with the values candidates still hold. Without script:
     back to the list, or a page saying why not."""
-    back = _fields_page(request)
+    return await _field_change(
+        request,
+        viewer,
+        state,
+        key,
+        CustomFields(state.gateway).restore(viewer.caller, key),
+        notice=f"Custom field {key} restored.",
+        back=_fields_page(request),
+    )
+
+
+async def _field_change(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    key: str,
+    change: Awaitable[object],
+    *,
+    notice: str,
+    back: str,
+) -> Response:
+    """A field's delete or restore: the list panel again saying `notice`, or the API's
+    refusal in the field's row; without script, back to the list or a page saying why not."""
     try:
-        await CustomFields(state.gateway).restore(viewer.caller, key)
+        await change
     except ApiProblem as refused_by_api:
         if not is_htmx(request):
             return refused(request, state.templates, viewer, refused_by_api.problem, back=back)
@@ -435,6 +445,4 @@ async def restore_custom_field(
         )
     if not is_htmx(request):
         return done(request, back)
-    return await _fields_panel(
-        request, viewer, state, full_page=False, notice=f"Custom field {key} restored."
-    )
+    return await _fields_panel(request, viewer, state, full_page=False, notice=notice)

@@ -723,22 +723,14 @@ async def rotate_ats_secret(
     """A new webhook secret, shown this once (the old one works for another day); without
     script, after asking first, on the connections' page."""
     connections = AtsConnections(state.gateway)
-    form = await form_of(request)
-    if asked := await _asked_first_about(
+    return await _ats_change(
         request,
         viewer,
         state,
-        form,
+        connection_id,
         "new_ats_secret",
-        lambda: connections.connection(viewer.caller, connection_id),
-        back=ATS,
-    ):
-        return asked
-    try:
-        rotated = await connections.rotate_secret(viewer.caller, connection_id)
-    except ApiProblem as refused:
-        return await _ats_panel(request, viewer, state, problem=refused.problem)
-    return await _ats_panel(request, viewer, state, shown=rotated)
+        lambda: connections.rotate_secret(viewer.caller, connection_id),
+    )
 
 
 @router.post("/ats/{connection_id}/disconnect")
@@ -748,22 +740,40 @@ async def disconnect_ats(
     """Deletes the connection: its webhooks are refused from now on. Without script it asks
     first, then answers with the connections' page."""
     connections = AtsConnections(state.gateway)
-    form = await form_of(request)
+
+    async def disconnect() -> None:
+        await connections.disconnect(viewer.caller, connection_id)
+
+    return await _ats_change(request, viewer, state, connection_id, "disconnect_ats", disconnect)
+
+
+async def _ats_change(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    connection_id: str,
+    button: AskingButton,
+    change: Callable[[], Awaitable[dict[str, Any] | None]],
+) -> HTMLResponse:
+    """A connection's new secret or disconnection, asked first without script (naming the
+    connection); the connections' page or panel then shows what `change` answered (a secret,
+    shown this once) or the API's refusal."""
+    connections = AtsConnections(state.gateway)
     if asked := await _asked_first_about(
         request,
         viewer,
         state,
-        form,
-        "disconnect_ats",
+        await form_of(request),
+        button,
         lambda: connections.connection(viewer.caller, connection_id),
         back=ATS,
     ):
         return asked
     try:
-        await connections.disconnect(viewer.caller, connection_id)
+        shown = await change()
     except ApiProblem as refused:
         return await _ats_panel(request, viewer, state, problem=refused.problem)
-    return await _ats_panel(request, viewer, state)
+    return await _ats_panel(request, viewer, state, shown=shown)
 
 
 async def _ats_fragment(
